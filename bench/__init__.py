@@ -1,0 +1,1 @@
+"""Experiments: configs, run store, tables, figures and benchmarks of ufsn."""

@@ -1,0 +1,11 @@
+"""``ufsn-bench``: the experiment command group (each command lives in bench/commands/)."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="ufsn")
+def main():
+    """Experiments of ufsn: training, evaluation, tables, figures and benchmarks."""

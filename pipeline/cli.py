@@ -1,0 +1,16 @@
+"""``ufsn-data``: the data command group (each command lives in pipeline/commands/)."""
+
+from __future__ import annotations
+
+import click
+
+from pipeline.commands.synth import synth
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="ufsn")
+def main():
+    """Data steps of ufsn: synthetic data, frames, TV-L1 flow, HDF5 shards and splits."""
+
+
+main.add_command(synth)

@@ -1,0 +1,1 @@
+"""One module per ufsn-data command; shared options in options.py."""

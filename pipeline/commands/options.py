@@ -1,0 +1,57 @@
+"""Click options shared by the ufsn-data commands (defined once, reused by every command)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from pipeline.paths import DATA_ENV, default_root
+
+
+def root_option(func):
+    return click.option(
+        "--root",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=default_root,
+        show_default=f"${DATA_ENV} or ./data",
+        help="Data root holding one folder per dataset.",
+    )(func)
+
+
+def dataset_option(func):
+    return click.option(
+        "--dataset",
+        required=True,
+        help="Dataset folder under the root: ucf101, hmdb51, synthetic, or any other name.",
+    )(func)
+
+
+def workers_option(default: int = 1):
+    def decorate(func):
+        return click.option(
+            "--workers",
+            type=click.IntRange(min=1),
+            default=default,
+            show_default=True,
+            help="Parallel worker processes (joblib); each uses one OpenCV/torch thread.",
+        )(func)
+
+    return decorate
+
+
+def force_option(func):
+    return click.option("--force", is_flag=True, help="Redo items that are already done.")(func)
+
+
+def parse_size(text: str | None) -> tuple[int, int] | None:
+    """``'340x256'`` -> ``(340, 256)`` (width, height); None stays None."""
+    if text is None:
+        return None
+    try:
+        width, height = (int(part) for part in text.lower().split("x"))
+    except ValueError:
+        raise click.BadParameter(f"expected WxH such as 340x256, got {text!r}") from None
+    if width < 8 or height < 8:
+        raise click.BadParameter(f"size must be at least 8x8, got {text!r}")
+    return width, height

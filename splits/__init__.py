@@ -1,0 +1,1 @@
+"""Declarative split definitions (TOML), one per dataset, read with importlib.resources."""
