@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import click
 
+from bench.commands.perf import perf
+
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="ufsn")
 def main():
     """Experiments of ufsn: training, evaluation, tables, figures and benchmarks."""
+
+
+main.add_command(perf)
