@@ -6,6 +6,7 @@ import csv
 import io
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from pipeline.atomic import atomic_write_text
 
@@ -74,3 +75,19 @@ def summarize(rows: dict[str, ManifestRow]) -> dict[str, int]:
     for row in rows.values():
         counts[row.status] += 1
     return counts
+
+
+class StepSummary(NamedTuple):
+    """What a batch step did: counts per status, where the manifest is, and how long it took."""
+
+    step: str
+    done: int
+    failed: int
+    skipped: int
+    manifest: Path
+    seconds: float
+
+    def line(self) -> str:
+        """One-line summary printed by the CLI, e.g. ``98 done, 2 failed - see <manifest>``."""
+        text = f"{self.step}: {self.done} done, {self.failed} failed, {self.skipped} skipped in {self.seconds:.1f} s"
+        return text + (f" - see {self.manifest}" if self.failed else "")
