@@ -1,0 +1,83 @@
+"""TSN streams: cross-modality init, shapes, consensus, partial BN, fusion, weights loading."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from ufsn.backbones import build_backbone, cross_modality_conv
+from ufsn.tsn import StreamConfig, TSNStream, late_fusion, segment_consensus
+
+
+def test_cross_modality_init_is_mean_of_rgb_kernels_repeated():
+    torch.manual_seed(0)
+    rgb = nn.Conv2d(3, 4, kernel_size=3, bias=False)
+    flow = cross_modality_conv(rgb, 10)
+    assert flow.weight.shape == (4, 10, 3, 3)
+    w = rgb.weight.detach()
+    expected = (w[:, 0] + w[:, 1] + w[:, 2]) / 3  # hand-written mean over RGB
+    for c in range(10):
+        assert torch.allclose(flow.weight[:, c], expected)
+    # A flow stack that repeats one grey image gives 10/3 x the RGB response to that grey image.
+    grey = torch.rand(1, 1, 5, 5)
+    assert torch.allclose(flow(grey.expand(1, 10, 5, 5)), rgb(grey.expand(1, 3, 5, 5)) * 10 / 3, atol=1e-5)
+
+
+@pytest.mark.parametrize("in_channels", [3, 10])
+def test_stream_shapes_backward_and_finite(in_channels):
+    torch.manual_seed(0)
+    stream = TSNStream(StreamConfig(in_channels=in_channels, num_classes=7, weights="random", partial_bn=False))
+    x = torch.randn(2, 3, in_channels, 64, 64)  # (B, K, C, H, W)
+    scores = stream(x)
+    assert scores.shape == (2, 7)
+    scores.logsumexp(-1).sum().backward()
+    assert torch.isfinite(stream.backbone.conv1.weight.grad).all()
+    assert stream.backbone.conv1.weight.grad.abs().sum() > 0
+    assert stream.forward_features(x[:, 0]).shape == (2, 512)
+    assert stream.forward_head(torch.zeros(2, 512)).shape == (2, 7)
+
+
+def test_consensus_is_mean_over_segments():
+    scores = torch.tensor([[[1.0, 2.0], [3.0, 6.0], [2.0, 1.0]]])  # (B=1, K=3, classes=2)
+    assert segment_consensus(scores).tolist() == [[2.0, 3.0]]
+
+
+def test_partial_bn_freezes_all_but_first_norm():
+    stream = TSNStream(StreamConfig(num_classes=3, weights="random", partial_bn=True)).train()
+    norms = [m for m in stream.backbone.modules() if isinstance(m, nn.BatchNorm2d)]
+    assert norms[0].training and norms[0].weight.requires_grad
+    assert all(not m.training and not m.weight.requires_grad for m in norms[1:])
+    before = norms[1].running_mean.clone()
+    stream(torch.randn(2, 1, 3, 32, 32))
+    assert torch.equal(norms[1].running_mean, before)
+
+
+def test_late_fusion_weights_softmax_scores():
+    spatial = torch.tensor([[0.0, 0.0]])
+    temporal = torch.tensor([[0.0, 100.0]])
+    fused = late_fusion(spatial, temporal, temporal_weight=1.5)
+    assert torch.allclose(fused, torch.tensor([[0.5, 0.5 + 1.5]]), atol=1e-6)
+
+
+def test_weights_from_path_and_errors(tmp_path):
+    from torchvision.models import resnet18
+
+    torch.manual_seed(1)
+    reference = resnet18(weights=None)
+    path = tmp_path / "r18.pt"
+    torch.save(reference.state_dict(), path)
+    backbone = build_backbone("resnet18", str(path))
+    assert backbone.weights == str(path)
+    assert torch.equal(backbone.net.conv1.weight, reference.conv1.weight)
+    with pytest.raises(FileNotFoundError, match="missing.pt"):
+        build_backbone("resnet18", str(tmp_path / "missing.pt"))
+    with pytest.raises(ValueError, match="not a resnet50"):
+        build_backbone("resnet50", str(path))
+    with pytest.raises(ValueError, match="valid: resnet18"):
+        build_backbone("vgg16", "random")
+
+
+def test_imagenet_falls_back_to_random_when_not_cached(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    assert build_backbone("resnet18", "imagenet").weights == "random"

@@ -1,0 +1,77 @@
+"""TSN streams: a ResNet over K segment snippets with average consensus, and late fusion."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ufsn.backbones import build_backbone, cross_modality_conv
+
+
+@dataclass(frozen=True)
+class StreamConfig:
+    """One TSN stream (spatial: 3 input channels; temporal: 2L stacked flow channels)."""
+
+    arch: str = "resnet18"  # torchvision ResNet: resnet18 / resnet50 / resnet152 ...
+    in_channels: int = 3  # 3 for RGB, 2L for L stacked flow pairs (x, y interleaved per pair)
+    num_classes: int = 101
+    dropout: float = 0.8  # before the classifier; TSN uses 0.8 (RGB) and 0.7 (flow)
+    weights: str = "imagenet"  # "imagenet" (when cached, else random), "random", or a state-dict path
+    partial_bn: bool = True  # TSN: freeze every BatchNorm but the first while training
+
+
+class TSNStream(nn.Module):
+    """ResNet over snippets; ``forward`` takes (B, K, C, H, W) and averages K segment scores."""
+
+    def __init__(self, config: StreamConfig):
+        super().__init__()
+        self.config = config
+        backbone = build_backbone(config.arch, config.weights)
+        self.weights_used = backbone.weights
+        self.backbone = backbone.net
+        if config.in_channels != 3:
+            self.backbone.conv1 = cross_modality_conv(self.backbone.conv1, config.in_channels)
+        self.dropout = nn.Dropout(config.dropout)
+        self.fc = nn.Linear(backbone.features, config.num_classes)
+        nn.init.normal_(self.fc.weight, std=0.001)  # TSN's classifier init
+        nn.init.zeros_(self.fc.bias)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, C, H, W) snippets -> (N, F) pooled features."""
+        return self.backbone(x)
+
+    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
+        """(N, F) -> (N, classes) snippet scores."""
+        return self.fc(self.dropout(features))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, k = x.shape[:2]
+        scores = self.forward_head(self.forward_features(x.flatten(0, 1)))  # (B*K, classes)
+        return segment_consensus(scores.view(b, k, -1))  # (B, classes)
+
+    def train(self, mode: bool = True) -> TSNStream:
+        super().train(mode)
+        if mode and self.config.partial_bn:
+            freeze_bn_after_first(self.backbone)
+        return self
+
+
+def freeze_bn_after_first(net: nn.Module) -> None:
+    """Partial BN (TSN): every BatchNorm but the first keeps its statistics and affine terms fixed."""
+    norms = [m for m in net.modules() if isinstance(m, nn.BatchNorm2d)]
+    for m in norms[1:]:
+        m.eval()
+        m.weight.requires_grad_(False)
+        m.bias.requires_grad_(False)
+
+
+def segment_consensus(scores: torch.Tensor) -> torch.Tensor:
+    """Average consensus over segments: (B, K, classes) -> (B, classes)."""
+    return scores.mean(dim=1)
+
+
+def late_fusion(spatial: torch.Tensor, temporal: torch.Tensor, temporal_weight: float = 1.5) -> torch.Tensor:
+    """Weighted sum of softmax scores (TSN fuses RGB:flow = 1:1.5). Inputs (B, classes) logits."""
+    return spatial.softmax(dim=-1) + temporal_weight * temporal.softmax(dim=-1)
