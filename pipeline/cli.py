@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from pipeline.commands.splits import splits
 from pipeline.commands.synth import synth
 
 
@@ -14,3 +15,4 @@ def main():
 
 
 main.add_command(synth)
+main.add_command(splits)
