@@ -42,3 +42,16 @@ def dequantize_flow(code: np.ndarray, bound: float = DEFAULT_BOUND) -> np.ndarra
     For in-bound flow, ``|dequantize(quantize(f)) - f| <= bound / 255`` (half a step).
     """
     return (np.asarray(code, dtype=np.float32) / np.float32(code_scale(bound)) - np.float32(bound)).astype(np.float32)
+
+
+CODE_CENTER = 127.5  # code of zero motion
+CODE_SCALE = 127.5  # network input = (code - 127.5) / 127.5, in [-1, 1]; zero motion -> 0
+
+
+def code_to_input(code):
+    """Network input of a flow code (numpy array or torch tensor, 0..255) in [-1, 1].
+
+    Both the precomputed TV-L1 path (uint8 JPEG codes) and the embedded estimator (continuous
+    codes) go through this one function, so a temporal classifier trained on one can start the other.
+    """
+    return (code - CODE_CENTER) / CODE_SCALE
