@@ -1,0 +1,157 @@
+"""``ufsn-data extract``: videos -> 1-indexed JPEG frames, one atomic folder per video, resumable."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import NamedTuple
+
+from pipeline.atomic import atomic_dir, remove_stale_temporaries
+from pipeline.manifest import ManifestRow, StepSummary, read_manifest
+from pipeline.parallel import ParallelOptions, run_tasks
+from pipeline.paths import DatasetPaths, frame_name
+from pipeline.resume import is_done, record_settings
+
+STEP = "extract"
+# TSN and CoViAR resize UCF-101/HMDB-51 frames to 340x256 (w x h) before cropping 224x224.
+DEFAULT_SIZES: dict[str, tuple[int, int]] = {"ucf101": (340, 256), "hmdb51": (340, 256)}
+SETTINGS_FILE = "extract_config.json"
+
+
+@dataclass(frozen=True)
+class ExtractConfig:
+    """Options of ``ufsn-data extract``."""
+
+    root: Path = Path("data")
+    dataset: str = "synthetic"
+    videos: Path | None = None  # default: <root>/<dataset>/videos
+    size: tuple[int, int] | None = None  # (W, H); None = 340x256 for ucf101/hmdb51, native otherwise
+    short_side: int | None = None  # keep aspect, scale the short side to this (instead of size)
+    native: bool = False  # keep the decoded size even for ucf101/hmdb51
+    fps: float | None = None  # resample to this frame rate; None keeps every decoded frame
+    quality: int = 95  # JPEG quality (libjpeg scale 1..100)
+    allow_truncated: bool = False  # keep videos that decode more than one frame short of their header
+    workers: int = 1
+    backend: str = "local"  # local | dask
+    scheduler: str | None = None  # dask scheduler address
+    force: bool = False  # redo videos that are already done
+
+    def __post_init__(self) -> None:
+        if (self.size is not None) + (self.short_side is not None) + self.native > 1:
+            raise ValueError("choose one of size, short_side and native")
+        if not 1 <= self.quality <= 100:
+            raise ValueError(f"quality must be in 1..100, got {self.quality}")
+        if self.fps is not None and self.fps <= 0:
+            raise ValueError(f"fps must be positive, got {self.fps}")
+
+
+class FrameSettings(NamedTuple):
+    """What decides the bytes of a frame folder (sent to every worker)."""
+
+    size: tuple[int, int] | None  # (W, H), None = native or short side
+    short_side: int | None
+    fps: float | None
+    quality: int
+    allow_truncated: bool
+
+
+class ExtractTask(NamedTuple):
+    video_id: str
+    video: Path
+    out: Path
+    settings: FrameSettings
+
+
+def resolved_size(config: ExtractConfig) -> tuple[int, int] | None:
+    """The explicit size, else the dataset's default (340x256 for ucf101/hmdb51), else None (native)."""
+    if config.size is not None or config.short_side is not None or config.native:
+        return config.size
+    return DEFAULT_SIZES.get(config.dataset)
+
+
+def frame_files(index: int) -> tuple[str, ...]:
+    """File names that frame ``index`` (1-based) owns in a frame folder."""
+    return (frame_name(index),)
+
+
+def extract_video(task: ExtractTask) -> ManifestRow:
+    """Decode one video and write its frames; raises ``VideoError`` with the manifest reason."""
+    import cv2
+
+    from pipeline.video import FrameStream, check_complete, fps_repeats, output_size, resize
+
+    start = time.perf_counter()
+    s = task.settings
+    try:
+        stream = FrameStream(task.video)
+        with atomic_dir(task.out) as tmp:
+            written = 0
+            params = [cv2.IMWRITE_JPEG_QUALITY, s.quality]
+            target = None
+            for index, rgb in enumerate(stream):
+                if target is None:
+                    target = output_size(rgb.shape[1], rgb.shape[0], s.size, s.short_side)
+                repeats = fps_repeats(index, stream.fps, s.fps)
+                if repeats == 0:
+                    continue
+                bgr = cv2.cvtColor(resize(rgb, target), cv2.COLOR_RGB2BGR)
+                ok, data = cv2.imencode(".jpg", bgr, params)
+                if not ok:
+                    raise RuntimeError(f"JPEG encoding failed for frame {index + 1} of {task.video}")
+                for _ in range(repeats):
+                    written += 1
+                    (tmp / frame_name(written)).write_bytes(data.tobytes())
+            check_complete(stream.report, task.video, s.allow_truncated)
+    except BaseException:
+        # A failed video leaves no folder behind, not even one from an earlier successful run.
+        if task.out.exists():
+            shutil.rmtree(task.out, ignore_errors=True)
+        raise
+    return ManifestRow(task.video_id, "done", written, time.perf_counter() - start, stream.report.note)
+
+
+def _settings_record(config: ExtractConfig, settings: FrameSettings) -> dict:
+    import cv2
+    import decord
+
+    record = {k: v for k, v in asdict(config).items() if k not in ("root", "videos", "force", "size")}
+    record.update(settings._asdict())
+    record["size"] = list(settings.size) if settings.size else None
+    record["opencv_version"] = cv2.__version__
+    record["decord_version"] = decord.__version__
+    return record
+
+
+def run_extract(config: ExtractConfig, progress: bool = True) -> StepSummary:
+    """Extract the frames of every video of ``config.dataset``; resumes unless ``config.force``."""
+    from pipeline.video import find_videos
+
+    paths = DatasetPaths(config.root, config.dataset)
+    source = Path(config.videos) if config.videos is not None else paths.videos
+    videos = find_videos(source)
+    if not videos:
+        raise FileNotFoundError(f"no videos (*.avi, *.mp4, *.mkv, *.webm) under {source}/<Class>/")
+    options = ParallelOptions(config.workers, config.backend, config.scheduler, progress)
+    settings = FrameSettings(
+        resolved_size(config), config.short_side, config.fps, config.quality, config.allow_truncated
+    )
+    paths.frames.mkdir(parents=True, exist_ok=True)
+    record_settings(paths.frames / SETTINGS_FILE, _settings_record(config, settings), config.force)
+    remove_stale_temporaries(paths.frames)
+    manifest = paths.manifest_csv(STEP)
+    previous = read_manifest(manifest)
+    kept: dict[str, ManifestRow] = {}
+    tasks = []
+    for video in videos:
+        vid = video.stem
+        out = paths.frame_dir(vid)
+        if not config.force and is_done(previous.get(vid), out, frame_files):
+            kept[vid] = previous[vid]
+        else:
+            tasks.append(ExtractTask(vid, video, out, settings))
+    # Rows of videos outside this run (another --videos folder) stay in the manifest, uncounted.
+    current = {video.stem for video in videos}
+    others = {vid: row for vid, row in previous.items() if vid not in current}
+    return run_tasks(STEP, extract_video, tasks, kept, manifest, options, others)
