@@ -1,0 +1,77 @@
+"""Cost volume (channel-normalised local correlation), two equivalent forms, and a ptflops-countable module.
+
+``cost(x, d) = (1/C) q1(x) . q2(x + d)`` for every displacement ``d`` with ``|d_x|, |d_y| <= R``
+(the seed's ``CostVolume^l = (1/N) q1^T q2``). Displacements outside the image see zero features.
+Output channel ``k = (d_y + R) * (2R + 1) + (d_x + R)``: rows of displacements, x fastest.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def num_displacements(max_displacement: int) -> int:
+    """Number of output channels: (2R + 1)^2, 81 for R = 4."""
+    return (2 * max_displacement + 1) ** 2
+
+
+def cost_volume_loop(f1: torch.Tensor, f2: torch.Tensor, max_displacement: int = 4) -> torch.Tensor:
+    """Reference form: one product per displacement (81 small ops for R = 4).
+
+    Memory-lean under autograd: every product saves only views of ``f1`` and the padded ``f2``.
+
+    Args:
+        f1, f2: (B, C, H, W) features of the first and (warped) second image.
+
+    Returns:
+        (B, (2R+1)^2, H, W) cost volume.
+    """
+    r = max_displacement
+    _, c, h, w = f1.shape
+    f2p = F.pad(f2, (r, r, r, r))  # (B, C, H+2R, W+2R), zeros outside the image
+    costs = [
+        (f1 * f2p[:, :, dy : dy + h, dx : dx + w]).mean(dim=1)  # (B, H, W)
+        for dy in range(2 * r + 1)
+        for dx in range(2 * r + 1)
+    ]
+    return torch.stack(costs, dim=1)  # (B, (2R+1)^2, H, W)
+
+
+def cost_volume_unfold(f1: torch.Tensor, f2: torch.Tensor, max_displacement: int = 4) -> torch.Tensor:
+    """Vectorised form: ``unfold`` gathers all (2R+1)^2 shifted copies of ``f2`` at once, then one product.
+
+    Faster on CPU for small maps, but materialises a (B, C, (2R+1)^2, H, W) tensor, which autograd
+    keeps for the backward pass: 81x the feature memory.
+    """
+    r = max_displacement
+    b, c, h, w = f1.shape
+    k = 2 * r + 1
+    patches = F.unfold(f2, kernel_size=k, padding=r)  # (B, C*K*K, H*W), zero padding
+    patches = patches.view(b, c, k * k, h, w)  # (B, C, K*K, H, W)
+    return (patches * f1.unsqueeze(2)).mean(dim=1)  # (B, K*K, H, W)
+
+
+def cost_volume_macs(channels: int, height: int, width: int, max_displacement: int = 4) -> int:
+    """Hand-computed multiply-accumulates: (2R+1)^2 . C . H . W (81 C H W for R = 4)."""
+    return num_displacements(max_displacement) * channels * height * width
+
+
+class CostVolume(nn.Module):
+    """``nn.Module`` around the cost volume so ptflops can count it (:func:`cost_volume_flops_hook`)."""
+
+    def __init__(self, *, max_displacement: int = 4, vectorised: bool = False):
+        super().__init__()
+        self.max_displacement = max_displacement
+        self.vectorised = vectorised  # unfold form; default loop form (see bench: ufsn-bench perf flow)
+
+    def forward(self, f1: torch.Tensor, f2: torch.Tensor) -> torch.Tensor:
+        fn = cost_volume_unfold if self.vectorised else cost_volume_loop
+        return fn(f1, f2, self.max_displacement)  # (B, (2R+1)^2, H, W)
+
+
+def cost_volume_flops_hook(module: CostVolume, inputs: tuple, output: torch.Tensor) -> None:
+    """ptflops hook: exactly :func:`cost_volume_macs` per sample of the batch."""
+    b, c, h, w = inputs[0].shape
+    module.__flops__ += b * cost_volume_macs(c, h, w, module.max_displacement)
