@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import click
 
+from pipeline.commands.extract import extract
 from pipeline.commands.splits import splits
 from pipeline.commands.synth import synth
+from pipeline.commands.tvl1 import tvl1
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -16,3 +18,5 @@ def main():
 
 main.add_command(synth)
 main.add_command(splits)
+main.add_command(extract)
+main.add_command(tvl1)

@@ -1,0 +1,62 @@
+"""``ufsn-data extract``: videos -> JPEG frames (decord), resumable, local or on a dask cluster."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from pipeline.commands.options import dataset_option, force_option, parse_size, root_option, workers_option
+from pipeline.commands.parallel_options import backend_options, finish
+
+
+@click.command("extract")
+@root_option
+@dataset_option
+@click.option(
+    "--videos",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder of <Class>/<video>.{avi,mp4,mkv,webm} [default: ROOT/DATASET/videos].",
+)
+@click.option(
+    "--size",
+    help="Frame size WxH, or 'native'. [default: 340x256 for ucf101/hmdb51 (TSN, CoViAR), native otherwise]",
+)
+@click.option("--short-side", type=click.IntRange(min=8), help="Resize keeping the aspect ratio: short side in px.")
+@click.option(
+    "--fps", type=click.FloatRange(min=0, min_open=True), help="Resample to this frame rate [default: keep all frames]."
+)
+@click.option("--quality", type=click.IntRange(1, 100), default=95, show_default=True, help="JPEG quality (libjpeg).")
+@click.option(
+    "--allow-truncated",
+    is_flag=True,
+    help="Keep videos that decode more than one frame short of their header (default: a failed row).",
+)
+@workers_option(default=1)
+@backend_options
+@force_option
+def extract(root, dataset, videos, size, short_side, fps, quality, allow_truncated, workers, backend, scheduler, force):
+    """Extract 1-indexed JPEG frames: ROOT/DATASET/frames/<video_id>/img_00001.jpg ..."""
+    from pipeline.extract import ExtractConfig, run_extract
+
+    native = size is not None and size.lower() == "native"
+    try:
+        config = ExtractConfig(
+            root=root,
+            dataset=dataset,
+            videos=videos,
+            size=None if native else parse_size(size),
+            short_side=short_side,
+            native=native,
+            fps=fps,
+            quality=quality,
+            allow_truncated=allow_truncated,
+            workers=workers,
+            backend=backend,
+            scheduler=scheduler,
+            force=force,
+        )
+        summary = run_extract(config)
+    except (ValueError, FileNotFoundError) as exc:
+        raise click.UsageError(str(exc)) from exc
+    finish(summary)

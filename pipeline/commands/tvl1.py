@@ -1,0 +1,105 @@
+"""``ufsn-data tvl1``: frames -> OpenCV Dual TV-L1 flow images, resumable, local or on a dask cluster."""
+
+from __future__ import annotations
+
+import click
+
+from pipeline.commands.options import dataset_option, force_option, root_option, workers_option
+from pipeline.commands.parallel_options import backend_options, finish
+
+# Defaults below are OpenCV's cv::optflow::DualTVL1OpticalFlow::create defaults (see TVL1Params).
+
+
+@click.command("tvl1")
+@root_option
+@dataset_option
+@click.option("--tau", type=float, default=0.25, show_default=True, help="Time step (OpenCV default).")
+@click.option(
+    "--lambda", "lambda_", type=float, default=0.15, show_default=True, help="Data-term weight (OpenCV default)."
+)
+@click.option("--theta", type=float, default=0.3, show_default=True, help="Coupling weight (OpenCV default).")
+@click.option(
+    "--nscales", type=click.IntRange(min=1), default=5, show_default=True, help="Pyramid levels (OpenCV default)."
+)
+@click.option(
+    "--warps", type=click.IntRange(min=1), default=5, show_default=True, help="Warps per level (OpenCV default)."
+)
+@click.option("--epsilon", type=float, default=0.01, show_default=True, help="Stopping threshold (OpenCV default).")
+@click.option(
+    "--inner-iterations", type=click.IntRange(min=1), default=30, show_default=True, help="CPU only (OpenCV default)."
+)
+@click.option(
+    "--outer-iterations", type=click.IntRange(min=1), default=10, show_default=True, help="CPU only (OpenCV default)."
+)
+@click.option(
+    "--scale-step",
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    default=0.8,
+    show_default=True,
+    help="Pyramid scale factor (OpenCV default).",
+)
+@click.option("--gamma", type=float, default=0.0, show_default=True, help="Illumination term weight (OpenCV default).")
+@click.option(
+    "--median-filtering",
+    type=click.IntRange(min=1),
+    default=5,
+    show_default=True,
+    help="CPU only: flow median filter size (OpenCV default; CUDA has none).",
+)
+@click.option(
+    "--cuda-iterations",
+    type=click.IntRange(min=1),
+    help="CUDA only: iterations [default: inner x outer = 300, CUDA's default].",
+)
+@click.option(
+    "--bound",
+    type=click.FloatRange(min=0, min_open=True),
+    default=20.0,
+    show_default=True,
+    help="Clip flow to +-bound px, map onto 0..255 (TSN; denseflow uses 32, dense_flow 15).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["jpg", "png"]),
+    default="jpg",
+    show_default=True,
+    help="Flow image format (png is lossless).",
+)
+@click.option(
+    "--quality", type=click.IntRange(1, 100), default=95, show_default=True, help="JPEG quality of the flow images."
+)
+@click.option(
+    "--device",
+    type=click.Choice(["cpu", "cuda"]),
+    default="cpu",
+    show_default=True,
+    help="cuda needs OpenCV built with CUDA.",
+)
+@workers_option(default=1)
+@backend_options
+@force_option
+def tvl1(root, dataset, bound, fmt, quality, device, workers, backend, scheduler, force, **params):
+    """Compute TV-L1 flow: ROOT/DATASET/tvl1/<video_id>/flow_x_00001.jpg, flow_y_00001.jpg ..."""
+    from pipeline.tvl1 import TVL1Config, TVL1Params, run_tvl1
+
+    try:
+        config = TVL1Config(
+            root=root,
+            dataset=dataset,
+            params=TVL1Params(**params),
+            bound=bound,
+            format=fmt,
+            quality=quality,
+            device=device,
+            workers=workers,
+            backend=backend,
+            scheduler=scheduler,
+            force=force,
+        )
+        summary = run_tvl1(config)
+    except (ValueError, FileNotFoundError) as exc:
+        raise click.UsageError(str(exc)) from exc
+    except RuntimeError as exc:
+        raise click.ClickException(str(exc)) from exc
+    finish(summary)
