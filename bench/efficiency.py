@@ -1,0 +1,153 @@
+"""The efficiency table: params, GMACs, GFLOPs and flow frames/s of every flow source in one harness.
+
+All methods run in this process, on one device, with the same thread count, at one input size;
+FPS counts frame pairs (flow fields) per second. GFLOPs = 2 x GMACs. TV-L1 and DIS are
+iterative CPU algorithms without a fixed MAC count ("-").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from bench.timing import measure
+
+UF_VARIANTS = {  # table label -> FlowNetConfig overrides of the stage-1 variant
+    "UF-TSN motion stream (flow estimator)": {},
+    "UF-TSN w/o multi-scale": {"multi_scale": False},
+    "UF-TSN w/o cost-volume & multi-scale": {"cost_volume": False, "multi_scale": False},
+}
+
+
+@dataclass(frozen=True)
+class EfficiencyConfig:
+    """Options of ``ufsn-bench efficiency``."""
+
+    width: int = 224  # input size (the dataset's crop: 224x224 for ucf101/hmdb51)
+    height: int = 224
+    threads: int = 2  # torch and OpenCV threads, the same for every method
+    batches: tuple[int, ...] = (1, 2, 4, 8, 16)  # net batch sizes tried for "best batch"
+    min_seconds: float = 1.0  # timing budget per measurement
+    device: str = "auto"  # auto = cuda when available
+    raft: bool = True  # include torchvision RAFT-small (random weights: speed does not depend on them)
+
+
+def sample_pair(width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+    """A textured moving RGB pair (H, W, 3) uint8 from the synthetic renderer, at the requested size."""
+    from pipeline.synth import class_table, preset, render_clip
+
+    cfg = preset("tiny", width=width, height=height, frames=2)
+    frames = render_clip(cfg, class_table(cfg.families, cfg.motions)[0], 1, 1).frames
+    return frames[0], frames[1]
+
+
+def _opencv_rows(pair, config: EfficiencyConfig) -> list[dict]:
+    import cv2
+
+    from pipeline.tvl1 import TVL1Params, compute_tvl1
+
+    cv2.setNumThreads(config.threads)
+    g0, g1 = (cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in pair)
+    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+    methods: dict[str, Callable[[], object]] = {
+        "TV-L1 (OpenCV, CPU)": lambda: compute_tvl1(g0, g1, TVL1Params()),
+        "DIS (OpenCV, medium)": lambda: dis.calc(g0, g1, None),
+    }
+    rows = []
+    for name, call in methods.items():
+        speed = measure(call, 1, min_seconds=config.min_seconds)
+        rows.append({"method": name, "params_m": np.nan, "gmacs": np.nan, "fps_b1": speed.items_per_second,
+                     "fps_best": speed.items_per_second, "best_batch": 1, "device": "cpu"})  # fmt: skip
+    return rows
+
+
+def _net_speed(net, make_inputs, config: EfficiencyConfig, device) -> tuple[float, float, int]:
+    import torch
+
+    results = {}
+    for batch in config.batches:
+        args = make_inputs(batch)
+        with torch.inference_mode():
+            results[batch] = measure(lambda a=args: net(*a), batch, min_seconds=config.min_seconds).items_per_second
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+    best = max(results, key=results.get)
+    return results[config.batches[0]], results[best], best
+
+
+def _uf_rows(config: EfficiencyConfig, device) -> list[dict]:
+    import torch
+
+    from ufsn.flownet import FlowNet, FlowNetConfig, count_macs, count_parameters
+
+    rows = []
+    for label, overrides in UF_VARIANTS.items():
+        net = FlowNet(FlowNetConfig(**overrides)).to(device).eval()
+        macs = count_macs(net, config.height, config.width)
+
+        def inputs(batch, net=net):
+            img = torch.rand(batch, 3, config.height, config.width, device=device)
+            return img, img.roll(2, dims=-1)
+
+        b1, best, best_batch = _net_speed(net, inputs, config, device)
+        rows.append({"method": label, "params_m": count_parameters(net) / 1e6, "gmacs": macs / 1e9,
+                     "fps_b1": b1, "fps_best": best, "best_batch": best_batch, "device": device.type})  # fmt: skip
+    return rows
+
+
+def _raft_row(config: EfficiencyConfig, device) -> dict:
+    import torch
+    from ptflops import get_model_complexity_info
+    from torchvision.models.optical_flow import raft_small
+
+    net = raft_small(weights=None).to(device).eval()
+
+    def inputs(batch):
+        img = torch.rand(batch, 3, config.height, config.width, device=device) * 2 - 1
+        return img, img.roll(2, dims=-1)
+
+    def constructor(_res):
+        a, b = inputs(1)
+        return {"image1": a, "image2": b}
+
+    # The aten backend counts every matmul, including RAFT's all-pairs correlation.
+    macs, _ = get_model_complexity_info(net, (3, config.height, config.width), input_constructor=constructor,
+                                        as_strings=False, print_per_layer_stat=False, backend="aten")  # fmt: skip
+    b1, best, best_batch = _net_speed(net, inputs, config, device)
+    params = sum(p.numel() for p in net.parameters()) / 1e6
+    return {"method": "RAFT-small (torchvision)", "params_m": params, "gmacs": macs / 1e9, "fps_b1": b1,
+            "fps_best": best, "best_batch": best_batch, "device": device.type}  # fmt: skip
+
+
+def efficiency_table(config: EfficiencyConfig, literature: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Measure every method now and return the table (speed-up relative to TV-L1 at batch 1)."""
+    import torch
+
+    from ufsn.distributed import pick_device
+
+    torch.set_num_threads(config.threads)
+    device = pick_device(config.device)
+    rows = _opencv_rows(sample_pair(config.width, config.height), config)
+    if config.raft:
+        rows.append(_raft_row(config, device))
+    rows += _uf_rows(config, device)
+    table = pd.DataFrame(rows)
+    table["gflops"] = 2 * table["gmacs"]
+    table["speedup_vs_tvl1"] = table["fps_b1"] / table.loc[0, "fps_b1"]
+    table["status"] = "measured"
+    table["resolution"] = f"{config.width}x{config.height}"
+    table["threads"] = config.threads
+    table["source"] = "ufsn-bench efficiency (this run)"
+    if literature is not None:
+        lit = literature[literature["table"] == "efficiency"]
+        for method, block in lit.groupby("method", sort=False):
+            values = dict(zip(block["metric"], block["value"], strict=True))
+            table.loc[len(table)] = {"method": method, "params_m": values.get("params_m", np.nan),
+                                     "fps_b1": values.get("fps", np.nan), "status": "reported",
+                                     "source": block["citation"].iloc[0]}  # fmt: skip
+    columns = ["method", "status", "params_m", "gmacs", "gflops", "fps_b1", "fps_best", "best_batch",
+               "speedup_vs_tvl1", "device", "threads", "resolution", "source"]  # fmt: skip
+    return table[columns]
