@@ -5,9 +5,11 @@ from __future__ import annotations
 import click
 
 from pipeline.commands.extract import extract
+from pipeline.commands.shards import shards
 from pipeline.commands.splits import splits
 from pipeline.commands.synth import synth
 from pipeline.commands.tvl1 import tvl1
+from pipeline.commands.verify import verify
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -18,5 +20,7 @@ def main():
 
 main.add_command(synth)
 main.add_command(splits)
+main.add_command(shards)
+main.add_command(verify)
 main.add_command(extract)
 main.add_command(tvl1)

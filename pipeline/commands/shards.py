@@ -1,0 +1,45 @@
+"""``ufsn-data shards``: pack frames and TV-L1 flow into HDF5 shards + index.csv."""
+
+from __future__ import annotations
+
+import click
+
+from pipeline.commands.options import dataset_option, force_option, root_option
+
+
+def parse_bytes(text: str) -> int:
+    """``'1GiB'``, ``'500M'``, ``'4096'`` -> bytes (binary units: K = 1024)."""
+    units = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+    cleaned = text.strip().upper().removesuffix("B").removesuffix("I")
+    number, unit = (cleaned[:-1], cleaned[-1]) if cleaned[-1:] in units and cleaned[-1:] else (cleaned, "")
+    try:
+        value = int(float(number) * units[unit])
+    except ValueError:
+        raise click.BadParameter(f"expected a size such as 1GiB, 500MiB or 4096, got {text!r}") from None
+    if value < 1:
+        raise click.BadParameter(f"size must be positive, got {text!r}")
+    return value
+
+
+@click.command("shards")
+@root_option
+@dataset_option
+@click.option(
+    "--shard-size",
+    default="1GiB",
+    show_default=True,
+    help="A shard closes once it holds this many bytes of JPEG data (K/M/G/T are powers of 1024).",
+)
+@force_option
+def shards(root, dataset, shard_size, force):
+    """Pack frames/ and tvl1/ into shards/shard-NNNNN.h5 and shards/index.csv; resumes by default."""
+    from pipeline.shards import ShardsConfig, run_shards
+
+    config = ShardsConfig(root=root, dataset=dataset, shard_size=parse_bytes(shard_size), force=force)
+    try:
+        summary = run_shards(config)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(summary.line())
+    if summary.failed:
+        raise SystemExit(1)

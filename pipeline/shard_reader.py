@@ -1,0 +1,136 @@
+"""Read HDF5 shards: the index, and JPEG bytes of frames and flow pairs, opened lazily per process.
+
+h5py handles are not fork-safe: a handle opened in the parent and used in a forked DataLoader
+worker reads garbage or deadlocks. So a reader opens nothing until first use, remembers the pid
+that opened its handles, and reopens them when it finds itself in another process.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+from pipeline.paths import inside
+
+INDEX_COLUMNS = ("video_id", "shard", "label", "class", "frames", "flow_pairs")
+FORMAT = "ufsn-shard-1"
+
+
+class IndexRow(NamedTuple):
+    """One line of ``shards/index.csv``."""
+
+    video_id: str
+    shard: str  # file name inside the shards folder
+    label: int
+    cls: str
+    frames: int
+    flow_pairs: int
+
+
+def format_index(rows: list[IndexRow]) -> str:
+    """CSV text of ``index.csv``, rows in the given order."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(INDEX_COLUMNS)
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def read_index(path: Path) -> list[IndexRow]:
+    """Rows of ``index.csv``; a malformed line or a shard path leaving the folder names file and line."""
+    path = Path(path)
+    rows = []
+    with path.open(newline="", encoding="utf-8") as handle:
+        reader = csv.reader(handle)
+        header = tuple(next(reader, ()))
+        if header != INDEX_COLUMNS:
+            raise ValueError(f"{path}:1: expected columns {','.join(INDEX_COLUMNS)}, got {','.join(header)}")
+        for line, rec in enumerate(reader, start=2):
+            try:
+                inside(path.parent, rec[1])
+                rows.append(IndexRow(rec[0], rec[1], int(rec[2]), rec[3], int(rec[4]), int(rec[5])))
+            except (IndexError, ValueError) as exc:
+                raise ValueError(f"{path}:{line}: malformed index row {rec}: {exc}") from None
+    return rows
+
+
+def split_buffer(buffer: np.ndarray, offsets: np.ndarray, first: int, last: int) -> list[bytes]:
+    """Items ``first..last-1`` of a concatenated buffer whose item i spans offsets[i]:offsets[i+1]."""
+    base = int(offsets[first])
+    return [buffer[int(offsets[i]) - base : int(offsets[i + 1]) - base].tobytes() for i in range(first, last)]
+
+
+class ShardReader:
+    """JPEG bytes of frames and flow pairs from the shards of one dataset folder.
+
+    ``videos`` maps video id -> IndexRow. Reads of consecutive items are one contiguous
+    HDF5 read (the layout stores each video's frames back to back).
+    """
+
+    def __init__(self, shards_dir: Path):
+        self.folder = Path(shards_dir)
+        rows = read_index(self.folder / "index.csv")
+        self.videos = {row.video_id: row for row in rows}
+        self._pid = -1
+        self._files: dict[str, object] = {}
+        self._offsets: dict[tuple[str, str], np.ndarray] = {}
+
+    def __getstate__(self):
+        # Pickled into spawned workers without handles; they open their own on first use.
+        state = self.__dict__.copy()
+        state.update(_pid=-1, _files={}, _offsets={})
+        return state
+
+    def _group(self, video_id: str):
+        import h5py
+
+        if self._pid != os.getpid():
+            self._files, self._offsets, self._pid = {}, {}, os.getpid()
+        shard = self.videos[video_id].shard
+        handle = self._files.get(shard)
+        if handle is None:
+            path = inside(self.folder, shard)
+            handle = h5py.File(path, "r")
+            if handle.attrs.get("format") != FORMAT or not handle.attrs.get("complete", False):
+                raise ValueError(f"{path}: not a complete {FORMAT} file")
+            self._files[shard] = handle
+        return handle["videos"][video_id]
+
+    def _read(self, video_id: str, modality: str, first: int, last: int) -> list[bytes]:
+        group = self._group(video_id)
+        key = (video_id, modality)
+        offsets = self._offsets.get(key)
+        if offsets is None:
+            offsets = self._offsets[key] = group[f"{modality}_offsets"][()]
+        if not 0 <= first <= last < len(offsets):
+            raise IndexError(f"{video_id}: {modality} items {first}..{last - 1} outside 0..{len(offsets) - 2}")
+        return split_buffer(group[modality][int(offsets[first]) : int(offsets[last])], offsets, first, last)
+
+    def num_frames(self, video_id: str) -> int:
+        """Number of RGB frames of ``video_id``."""
+        return self.videos[video_id].frames
+
+    def num_flow_pairs(self, video_id: str) -> int:
+        """Number of TV-L1 flow pairs of ``video_id``."""
+        return self.videos[video_id].flow_pairs
+
+    def read_rgb(self, video_id: str, first: int, count: int) -> list[bytes]:
+        """JPEG bytes of frames ``first..first+count-1`` (0-based)."""
+        return self._read(video_id, "rgb", first, first + count)
+
+    def read_flow(self, video_id: str, first: int, count: int) -> list[tuple[bytes, bytes]]:
+        """(x, y) JPEG bytes of flow pairs ``first..first+count-1`` (0-based)."""
+        items = self._read(video_id, "flow", 2 * first, 2 * (first + count))
+        return list(zip(items[0::2], items[1::2], strict=True))
+
+    def close(self) -> None:
+        """Close the handles this process opened."""
+        if self._pid == os.getpid():
+            for handle in self._files.values():
+                handle.close()
+        self._files, self._offsets = {}, {}
