@@ -1,0 +1,34 @@
+"""Experiment configs: packaged files load, overrides apply, typos are named."""
+
+import pytest
+
+from bench.experiment import load_experiment, set_override
+
+
+@pytest.mark.parametrize("name", ["synthetic", "ucf101", "hmdb51"])
+def test_packaged_configs_load(name):
+    config = load_experiment(name)
+    assert config.dataset == name
+    assert config.temporal.in_channels == 2 * config.input.flow_pairs
+
+
+def test_paper_settings():
+    config = load_experiment("ucf101")
+    assert (config.spatial.arch, config.temporal.arch) == ("resnet152", "resnet18")
+    assert (config.input.crop, config.input.segments, config.input.test_snippets) == (224, 3, 25)
+    assert config.train_subsets == ("train", "val")
+
+
+def test_overrides_and_errors(tmp_path):
+    config = load_experiment("ucf101", ("spatial.model.arch=resnet18", "input.crop=64", "spatial.optim.lr_steps=[1]"))
+    assert config.spatial.arch == "resnet18" and config.input.crop == 64 and config.spatial_optim.lr_steps == (1,)
+    with pytest.raises(ValueError, match=r"synthetic.toml.input: unknown key\(s\) crops"):
+        load_experiment("synthetic", ("input.crops=3",))
+    with pytest.raises(ValueError, match="section.key=value"):
+        set_override({}, "input.crop")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("dataset = \n")
+    with pytest.raises(ValueError, match="bad.toml"):
+        load_experiment(str(bad))
+    with pytest.raises(FileNotFoundError, match="nope"):
+        load_experiment("nope")
