@@ -29,7 +29,9 @@ ABLATION_ROWS = {
     "ufsn-nms": "w/o multi-scale",
     "ufsn": "UF-TSN",
 }
+# Where each ablation row's flow EPE comes from: stage-1 runs, or flow-eval of TV-L1 ("flow-tvl1").
 FLOW_RUN_OF_METHOD = {
+    "tvl1": "flow-tvl1",
     "supflow": "flow-oracle",
     "ufsn": "flow-full",
     "ufsn-nms": "flow-nms",
@@ -118,20 +120,35 @@ def ablation_table(
     return pd.DataFrame(rows, columns=columns)
 
 
-def to_markdown(table: pd.DataFrame, digits: int = 1) -> str:
+def column_digits(column: str) -> int:
+    """Decimals shown: accuracies (%) and FPS 1, EPE / params / MACs 2."""
+    return 2 if column.endswith("EPE") or column in ("params_m", "gmacs", "gflops") else 1
+
+
+def to_markdown(table: pd.DataFrame) -> str:
     """Markdown (pipe) table without the source column; missing cells as "-"."""
     shown = table.drop(columns=["source"], errors="ignore")
+    formats = tuple(f".{column_digits(c)}f" for c in shown.columns)
     shown = shown.astype(object).where(shown.notna(), None)  # tabulate prints None as missingval
-    return shown.to_markdown(index=False, floatfmt=f".{digits}f", missingval="-")
+    return shown.to_markdown(index=False, floatfmt=formats, missingval="-")
 
 
-def to_latex(table: pd.DataFrame, caption: str, digits: int = 1) -> str:
-    """Booktabs LaTeX (no source column), numbers with ``digits`` decimals, missing as "--"."""
+def to_latex(table: pd.DataFrame, caption: str) -> str:
+    """Booktabs LaTeX (no source column), missing cells as "--"."""
     shown = table.drop(columns=["source"], errors="ignore")
     styler = shown.style.hide(axis="index").format_index(escape="latex", axis=1)
-    styler = styler.format(escape="latex", precision=digits, na_rep="--")
+    styler = styler.format(escape="latex", na_rep="--")
+    for column in shown.columns:
+        if pd.api.types.is_float_dtype(shown[column]):
+            styler = styler.format(precision=column_digits(column), na_rep="--", subset=[column])
     align = "".join("r" if pd.api.types.is_numeric_dtype(shown[c]) else "l" for c in shown.columns)
-    return styler.to_latex(hrules=True, caption=caption, position="t", column_format=align)
+    return styler.to_latex(hrules=True, caption=_latex_escape(caption), position="t", column_format=align)
+
+
+def _latex_escape(text: str) -> str:
+    for char in "\\&%$#_{}":
+        text = text.replace(char, "\\" + char)
+    return text
 
 
 def write_table(table: pd.DataFrame, folder: Path, name: str, caption: str) -> dict[str, Path]:
