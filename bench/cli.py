@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from bench.commands.efficiency import efficiency
 from bench.commands.perf import perf
 
 
@@ -14,3 +15,4 @@ def main():
 
 
 main.add_command(perf)
+main.add_command(efficiency)

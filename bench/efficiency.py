@@ -15,6 +15,8 @@ import pandas as pd
 
 from bench.timing import measure
 
+RAFT_MIN_SIZE = 128  # RAFT's correlation pyramid needs feature maps >= 16 at stride 8
+
 UF_VARIANTS = {  # table label -> FlowNetConfig overrides of the stage-1 variant
     "UF-TSN motion stream (flow estimator)": {},
     "UF-TSN w/o multi-scale": {"multi_scale": False},
@@ -131,13 +133,18 @@ def efficiency_table(config: EfficiencyConfig, literature: pd.DataFrame | None =
     torch.set_num_threads(config.threads)
     device = pick_device(config.device)
     rows = _opencv_rows(sample_pair(config.width, config.height), config)
-    if config.raft:
+    if config.raft and min(config.width, config.height) >= RAFT_MIN_SIZE:
         rows.append(_raft_row(config, device))
+    elif config.raft:
+        rows.append({"method": "RAFT-small (torchvision)", "device": device.type,
+                     "note": f"not run: RAFT needs inputs of at least {RAFT_MIN_SIZE}x{RAFT_MIN_SIZE}"})  # fmt: skip
     rows += _uf_rows(config, device)
     table = pd.DataFrame(rows)
     table["gflops"] = 2 * table["gmacs"]
     table["speedup_vs_tvl1"] = table["fps_b1"] / table.loc[0, "fps_b1"]
     table["status"] = "measured"
+    if "note" in table:
+        table.loc[table["note"].notna(), "status"] = table["note"]
     table["resolution"] = f"{config.width}x{config.height}"
     table["threads"] = config.threads
     table["source"] = "ufsn-bench efficiency (this run)"
@@ -150,4 +157,5 @@ def efficiency_table(config: EfficiencyConfig, literature: pd.DataFrame | None =
                                      "source": block["citation"].iloc[0]}  # fmt: skip
     columns = ["method", "status", "params_m", "gmacs", "gflops", "fps_b1", "fps_best", "best_batch",
                "speedup_vs_tvl1", "device", "threads", "resolution", "source"]  # fmt: skip
-    return table[columns]
+    table = table[columns].astype({"best_batch": "Int64", "threads": "Int64"})
+    return table
