@@ -38,6 +38,10 @@ class FolderReader:
                 self._counts[key] = count_items(inside(self.paths.tvl1, video_id), "flow_x_")
         return self._counts[key]
 
+    def has(self, video_id: str) -> bool:
+        """True when ``frames/<video_id>`` exists."""
+        return inside(self.paths.frames, video_id).is_dir()
+
     def num_frames(self, video_id: str) -> int:
         """Number of RGB frames of ``video_id``."""
         return self._count(video_id, "rgb")

@@ -111,6 +111,10 @@ class ShardReader:
             raise IndexError(f"{video_id}: {modality} items {first}..{last - 1} outside 0..{len(offsets) - 2}")
         return split_buffer(group[modality][int(offsets[first]) : int(offsets[last])], offsets, first, last)
 
+    def has(self, video_id: str) -> bool:
+        """True when the index lists ``video_id``."""
+        return video_id in self.videos
+
     def num_frames(self, video_id: str) -> int:
         """Number of RGB frames of ``video_id``."""
         return self.videos[video_id].frames
