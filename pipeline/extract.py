@@ -8,11 +8,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import NamedTuple
 
-from pipeline.atomic import atomic_dir, remove_stale_temporaries
+from pipeline.atomic import atomic_dir
 from pipeline.manifest import ManifestRow, StepSummary, read_manifest
 from pipeline.parallel import ParallelOptions, run_tasks
 from pipeline.paths import DatasetPaths, frame_name
-from pipeline.resume import is_done, record_settings
+from pipeline.resume import clean_temporaries, is_done, record_settings
 
 STEP = "extract"
 # TSN and CoViAR resize UCF-101/HMDB-51 frames to 340x256 (w x h) before cropping 224x224.
@@ -139,7 +139,7 @@ def run_extract(config: ExtractConfig, progress: bool = True) -> StepSummary:
     )
     paths.frames.mkdir(parents=True, exist_ok=True)
     record_settings(paths.frames / SETTINGS_FILE, _settings_record(config, settings), config.force)
-    remove_stale_temporaries(paths.frames)
+    clean_temporaries(paths.frames)
     manifest = paths.manifest_csv(STEP)
     previous = read_manifest(manifest)
     kept: dict[str, ManifestRow] = {}

@@ -11,12 +11,12 @@ from typing import NamedTuple
 
 import numpy as np
 
-from pipeline.atomic import atomic_dir, is_temporary, remove_stale_temporaries
+from pipeline.atomic import atomic_dir, is_temporary
 from pipeline.flowcode import DEFAULT_BOUND, quantize_flow
 from pipeline.manifest import ManifestRow, StepSummary, read_manifest
 from pipeline.parallel import ParallelOptions, run_tasks
 from pipeline.paths import DatasetPaths, flow_names, frame_name
-from pipeline.resume import is_done, record_settings
+from pipeline.resume import clean_temporaries, is_done, record_settings
 
 STEP = "tvl1"
 SETTINGS_FILE = "tvl1_config.json"
@@ -237,7 +237,7 @@ def run_tvl1(config: TVL1Config, progress: bool = True) -> StepSummary:
     settings = FlowSettings(config.params, config.bound, config.format, config.quality, config.device)
     paths.tvl1.mkdir(parents=True, exist_ok=True)
     record_settings(paths.tvl1 / SETTINGS_FILE, _settings_record(config), config.force)
-    remove_stale_temporaries(paths.tvl1)
+    clean_temporaries(paths.tvl1)
     extracted = read_manifest(paths.manifest_csv("extract"))
     folders = sorted(p for p in paths.frames.iterdir() if p.is_dir() and not is_temporary(p))
     manifest = paths.manifest_csv(STEP)
