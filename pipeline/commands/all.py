@@ -1,0 +1,52 @@
+"""``ufsn-data all``: extract, tvl1, shards and splits in order, with one summary at the end."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from pipeline.commands.options import dataset_option, force_option, root_option, workers_option
+from pipeline.commands.parallel_options import backend_options
+from pipeline.commands.shards import parse_bytes
+
+
+@click.command("all")
+@root_option
+@dataset_option
+@workers_option(default=1)
+@backend_options
+@click.option("--shard-size", default="1GiB", show_default=True, help="Bytes of JPEG data per shard.")
+@click.option(
+    "--official",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Official split lists to check against (required for hmdb51).",
+)
+@click.option("--allow-missing", is_flag=True, help="Splits: warn instead of failing when a listed video is absent.")
+@click.option("--val-groups", type=click.IntRange(min=0), default=2, show_default=True, help="Splits: val groups.")
+@force_option
+def all_steps(root, dataset, workers, backend, scheduler, shard_size, official, allow_missing, val_groups, force):
+    """Run extract -> tvl1 -> shards -> splits, stopping at the first step that fails."""
+    from pipeline.all_steps import STEPS, AllConfig, run_all
+
+    config = AllConfig(
+        root=root,
+        dataset=dataset,
+        workers=workers,
+        backend=backend,
+        scheduler=scheduler,
+        force=force,
+        shard_size=parse_bytes(shard_size),
+        official=official,
+        allow_missing=allow_missing,
+        val_groups=val_groups,
+    )
+    report = run_all(config)
+    click.echo("summary:")
+    for result in report.steps:
+        click.echo(f"  {'ok  ' if result.ok else 'FAIL'} {result.line}")
+    for step in STEPS[len(report.steps) :]:
+        click.echo(f"  skip {step}: not run (an earlier step failed)")
+    click.echo(f"total {report.seconds:.1f} s")
+    if not report.ok:
+        raise SystemExit(1)
