@@ -6,6 +6,7 @@ import click
 
 from bench.commands.efficiency import efficiency
 from bench.commands.perf import perf
+from bench.commands.train_flow import train_flow
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -15,4 +16,5 @@ def main():
 
 
 main.add_command(perf)
+main.add_command(train_flow)
 main.add_command(efficiency)

@@ -1,0 +1,111 @@
+"""The run store: one folder per trained/evaluated run, ``<root>/<dataset>/runs/<name>/record.json`` (DESIGN §3).
+
+Beside the record live ``checkpoint.pt`` and run-specific files (train_log.csv, scores.npz, ...).
+An existing run is never overwritten unless the caller resumes or forces.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pipeline.atomic import atomic_write_text
+from pipeline.paths import DatasetPaths
+
+RECORD = "record.json"
+CHECKPOINT = "checkpoint.pt"
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One run, exactly the DESIGN §3 schema."""
+
+    name: str  # run folder name, e.g. flow-full-split1
+    method: str  # rgb | tvl1 | supflow | ufsn | ufsn-nms | ufsn-nocv-nms | flow-<variant>
+    dataset: str
+    split: int
+    metrics: dict[str, float | None] = field(
+        default_factory=lambda: {"top1": None, "top5": None, "mean_class_acc": None}
+    )  # classification, fractions 0..1 (None for flow-only runs)
+    flow_metrics: dict[str, Any] = field(default_factory=dict)  # flow runs: epe, epe_noc, outliers, ...
+    params: int = 0  # trainable parameters
+    config: dict[str, Any] = field(default_factory=dict)  # resolved config
+    weights: str = "random"  # imagenet | random | path of initial weights
+    device: str = "cpu"
+    seconds: float = 0.0  # training wall time
+    git_commit: str = ""
+    created: str = ""  # ISO 8601, UTC
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=False)
+
+
+def git_commit(repo: Path | None = None) -> str:
+    """HEAD commit of the code (``+dirty`` when tracked files changed), or ``unknown`` outside git."""
+    cwd = repo or Path(__file__).resolve().parents[1]
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, check=True)
+        dirty = subprocess.run(["git", "status", "--porcelain", "-uno"], cwd=cwd, capture_output=True, text=True)
+        return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def run_dir(root: Path, dataset: str, name: str) -> Path:
+    """Folder of run ``name``; the name must be a single path component."""
+    if not name or "/" in name or "\\" in name or name in (".", ".."):
+        raise ValueError(f"invalid run name {name!r}")
+    return DatasetPaths(Path(root), dataset).run_dir(name)
+
+
+def prepare_run(root: Path, dataset: str, name: str, *, resume: bool = False, force: bool = False) -> Path:
+    """Create (or reopen with ``resume``, or wipe with ``force``) a run folder; refuse to overwrite otherwise."""
+    folder = run_dir(root, dataset, name)
+    if folder.exists() and not resume:
+        if not force:
+            raise FileExistsError(f"run {folder} exists; use --resume to continue it or --force to replace it")
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def write_record(folder: Path, record: RunRecord) -> Path:
+    """Atomically write ``record.json`` into ``folder``."""
+    path = Path(folder) / RECORD
+    atomic_write_text(path, record.to_json() + "\n")
+    return path
+
+
+def load_record(folder: Path) -> RunRecord:
+    """Read a run's ``record.json``; raises naming the file when missing or malformed."""
+    path = Path(folder) / RECORD
+    if not path.is_file():
+        raise FileNotFoundError(f"no run record {path}")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return RunRecord(**data)
+    except (json.JSONDecodeError, TypeError) as exc:
+        raise ValueError(f"malformed run record {path}: {exc}") from exc
+
+
+def update_record(folder: Path, **changes) -> RunRecord:
+    """Replace fields of an existing record (e.g. ``flow_metrics`` after flow-eval) and write it back."""
+    record = dataclasses.replace(load_record(folder), **changes)
+    write_record(folder, record)
+    return record
+
+
+def list_runs(root: Path, dataset: str) -> list[RunRecord]:
+    """Every run of a dataset that has a record, by name."""
+    runs = DatasetPaths(Path(root), dataset).runs
+    return [load_record(p) for p in sorted(runs.glob("*")) if (p / RECORD).is_file()]

@@ -1,0 +1,55 @@
+"""Augmentation of frame pairs for stage 1; geometric changes transform the flow so its signs stay right."""
+
+from __future__ import annotations
+
+import torch
+
+
+def photometric(img1: torch.Tensor, img2: torch.Tensor, gen: torch.Generator, strength: float = 0.2):
+    """The same random brightness, contrast, per-channel gain and gamma for both frames of each pair.
+
+    Identical changes keep the pair's correspondence (brightness constancy), only the appearance moves.
+    """
+    b = img1.shape[0]
+
+    def draw(*shape):
+        return 1.0 + strength * (2.0 * torch.rand(*shape, generator=gen) - 1.0)  # uniform in 1 +- strength
+
+    gain = draw(b, 1, 1, 1) * draw(b, 3, 1, 1)  # (B, 3, 1, 1) brightness x colour
+    contrast = draw(b, 1, 1, 1)  # (B, 1, 1, 1)
+    gamma = draw(b, 1, 1, 1)  # (B, 1, 1, 1)
+    out = []
+    for img in (img1, img2):
+        mean = img.mean(dim=(1, 2, 3), keepdim=True)  # (B, 1, 1, 1)
+        x = ((img - mean) * contrast.to(img) + mean) * gain.to(img)
+        out.append(x.clamp(0, 1) ** gamma.to(img))
+    return out[0], out[1]
+
+
+def geometric(img1, img2, flow, noc, gen: torch.Generator, crop: tuple[int, int] | None):
+    """Random crop (one window per batch), then per-sample horizontal / vertical flips.
+
+    A horizontal flip mirrors x, so the flow's x component changes sign (and is mirrored with the
+    image); a vertical flip negates y. A crop translates both frames equally: flow unchanged.
+    """
+    if crop is not None:
+        h, w = img1.shape[-2:]
+        ch, cw = min(crop[0], h), min(crop[1], w)
+        y0 = int(torch.randint(0, h - ch + 1, (1,), generator=gen))
+        x0 = int(torch.randint(0, w - cw + 1, (1,), generator=gen))
+        img1, img2, flow, noc = (t[..., y0 : y0 + ch, x0 : x0 + cw] for t in (img1, img2, flow, noc))  # (B, C, ch, cw)
+    b = img1.shape[0]
+    hflip = torch.rand(b, generator=gen) < 0.5  # (B,)
+    vflip = torch.rand(b, generator=gen) < 0.5  # (B,)
+    sign = torch.ones(b, 2, 1, 1)  # (B, 2, 1, 1)
+    sign[hflip, 0] = -1.0
+    sign[vflip, 1] = -1.0
+    img1, img2, flow, noc = (_flip(t, hflip, vflip) for t in (img1, img2, flow, noc))
+    return img1, img2, flow * sign.to(flow), noc
+
+
+def _flip(t: torch.Tensor, hflip: torch.Tensor, vflip: torch.Tensor) -> torch.Tensor:
+    hm = hflip.view(-1, 1, 1, 1).to(t.device)  # (B, 1, 1, 1)
+    vm = vflip.view(-1, 1, 1, 1).to(t.device)  # (B, 1, 1, 1)
+    t = torch.where(hm, t.flip(-1), t)
+    return torch.where(vm, t.flip(-2), t)
