@@ -152,6 +152,8 @@ def run_extract(config: ExtractConfig, progress: bool = True) -> StepSummary:
         else:
             tasks.append(ExtractTask(vid, video, out, settings))
     # Rows of videos outside this run (another --videos folder) stay in the manifest, uncounted.
+    # Largest first (by bytes): a long video dispatched last would leave the other workers idle.
+    tasks.sort(key=lambda task: -task.video.stat().st_size)
     current = {video.stem for video in videos}
     others = {vid: row for vid, row in previous.items() if vid not in current}
     return run_tasks(STEP, extract_video, tasks, kept, manifest, options, others)

@@ -254,6 +254,8 @@ def run_tvl1(config: TVL1Config, progress: bool = True) -> StepSummary:
         row = extracted.get(vid)
         expected = row.frames if row is not None and row.status == "done" else 0
         tasks.append(TVL1Task(vid, folder, expected, out, settings))
+    # Longest first: a long video dispatched last would leave the other workers idle.
+    tasks.sort(key=lambda task: -sum(1 for _ in task.frames.iterdir()))
     current = {folder.name for folder in folders}
     others = {vid: row for vid, row in previous.items() if vid not in current}
     return run_tasks(STEP, tvl1_video, tasks, kept, manifest, options, others)

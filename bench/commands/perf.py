@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import click
 
+from bench.commands.perf_extract import perf_extract
+from bench.commands.perf_loader import loader
+
 
 @click.group("perf")
 def perf():
     """Benchmarks (DESIGN.md section 7): extract, loader, flow."""
+
+
+perf.add_command(perf_extract)
+perf.add_command(loader)

@@ -1,0 +1,41 @@
+"""``ufsn-bench perf extract``: frames/s of extract vs ffmpeg, TV-L1 pairs/s with 1 vs N workers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from pipeline.commands.options import parse_size
+
+REALDATA = Path(__file__).resolve().parents[2].parent / "shared" / "realdata"
+
+
+@click.command("extract")
+@click.option(
+    "--videos",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Folder of <Class>/<video> files [default: ../shared/realdata's UCF-101 and HMDB-51 clips].",
+)
+@click.option("--size", default="340x256", show_default=True, help="Frame size WxH on both sides.")
+@click.option("--quality", type=click.IntRange(1, 100), default=95, show_default=True, help="extract's JPEG quality.")
+@click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True, help="Processes on both sides.")
+@click.option("--repeats", type=click.IntRange(min=1), default=2, show_default=True, help="Best of N timings.")
+@click.option("--tvl1-pairs", type=click.IntRange(min=2), default=16, show_default=True, help="TV-L1 pairs timed.")
+@click.option("--ffmpeg", help="ffmpeg binary [default: system ffmpeg, else imageio-ffmpeg's].")
+def perf_extract(videos, size, quality, workers, repeats, tvl1_pairs, ffmpeg):
+    """Frames/s of extract vs the ffmpeg CLI, and TV-L1 parallel efficiency; prints a table."""
+    import tempfile
+
+    from bench.perf_extract import PerfExtractConfig, format_table, run_perf_extract
+
+    with tempfile.TemporaryDirectory(prefix="ufsn-perf-videos-") as tmp:
+        if videos is None:
+            if not REALDATA.is_dir():
+                raise click.UsageError(f"no --videos given and {REALDATA} is absent")
+            videos = Path(tmp)
+            for name in ("ucf101_videos", "hmdb51_videos"):
+                (videos / name).symlink_to(REALDATA / name, target_is_directory=True)
+        config = PerfExtractConfig(videos, parse_size(size), quality, workers, repeats, tvl1_pairs, ffmpeg)
+        result = run_perf_extract(config)
+    click.echo(format_table(result, config))

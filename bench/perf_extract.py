@@ -1,0 +1,223 @@
+"""``ufsn-bench perf extract``: extract vs the ffmpeg command line, and TV-L1 parallel efficiency.
+
+Both sides get the same cores: extract runs ``workers`` processes with one OpenCV thread each,
+ffmpeg runs ``workers`` concurrent processes with ``-threads 1`` each, on the same videos, to
+JPEGs of the same size (bilinear scaling on both sides) and comparable quality.
+
+JPEG quality: libjpeg's ``quality`` and ffmpeg's ``-q:v`` (MJPEG qscale) are different scales, so
+``-q:v`` is chosen by measurement: the qscale whose mean JPEG size on the first video is closest
+to extract's at ``--quality`` (equal bits per frame = equal quality for the same encoder family).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import subprocess
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple
+
+from pipeline.extract import ExtractConfig, run_extract
+from pipeline.tvl1 import TVL1Config, run_tvl1
+from pipeline.video import find_videos
+
+QSCALES = (1, 2, 3, 4, 5)  # ffmpeg MJPEG qscale candidates (1 needs -qmin 1)
+
+
+@dataclass(frozen=True)
+class PerfExtractConfig:
+    """Options of ``ufsn-bench perf extract``."""
+
+    videos: Path  # folder of <Class>/<video>.avi
+    size: tuple[int, int] = (340, 256)  # (W, H), TSN's UCF-101 size
+    quality: int = 95  # extract's JPEG quality
+    workers: int = 2  # processes on both sides (one thread each)
+    repeats: int = 2  # best of N timings
+    tvl1_pairs: int = 16  # TV-L1 pairs timed with 1 and with 2 workers
+    ffmpeg: str | None = None  # ffmpeg binary; None = system ffmpeg, else imageio-ffmpeg's
+
+
+class PerfRow(NamedTuple):
+    step: str
+    method: str
+    processes: int
+    items: int  # frames or pairs
+    seconds: float
+
+    @property
+    def rate(self) -> float:
+        return self.items / self.seconds
+
+
+class PerfExtractResult(NamedTuple):
+    rows: list[PerfRow]
+    qscale: int
+    ours_kb: float  # mean JPEG size of extract's frames
+    ffmpeg_kb: float  # mean JPEG size of ffmpeg's frames at qscale
+    extract_ratio: float  # extract frames/s / ffmpeg frames/s
+    tvl1_efficiency: float  # pairs/s(workers) / (workers * pairs/s(1))
+    videos: int
+    cpu_count: int
+    ffmpeg_binary: str
+    load: tuple[float, float]  # 1-minute load average before and after: other jobs depress every figure
+
+
+def ffmpeg_binary(explicit: str | None) -> str:
+    """The ffmpeg to benchmark against: explicit, else the system one, else imageio-ffmpeg's."""
+    if explicit:
+        return explicit
+    found = shutil.which("ffmpeg")
+    if found:
+        return found
+    import imageio_ffmpeg
+
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def _ffmpeg_one(binary: str, video: Path, out: Path, size: tuple[int, int], qscale: int) -> int:
+    out.mkdir(parents=True, exist_ok=True)
+    command = [binary, "-nostdin", "-v", "error", "-threads", "1", "-i", str(video), "-threads", "1"]
+    # passthrough: ffmpeg's default constant-frame-rate muxing would duplicate frames (409 for the 408-frame
+    # HMDB-51 clip), i.e. write more frames than decode.
+    command += ["-vf", f"scale={size[0]}:{size[1]}:flags=bilinear", "-fps_mode", "passthrough"]
+    command += ["-qmin", "1", "-q:v", str(qscale)]
+    command += ["-start_number", "1", str(out / "img_%05d.jpg")]
+    subprocess.run(command, check=True, capture_output=True)
+    return len(list(out.iterdir()))
+
+
+def _ffmpeg_all(binary: str, videos: list[Path], out: Path, size, qscale: int, workers: int) -> int:
+    with ThreadPoolExecutor(workers) as pool:
+        counts = pool.map(lambda v: _ffmpeg_one(binary, v, out / v.stem, size, qscale), videos)
+        return sum(counts)
+
+
+def _mean_kb(folder: Path) -> float:
+    sizes = [p.stat().st_size for p in folder.rglob("*.jpg")]
+    return statistics.fmean(sizes) / 1024
+
+
+def _timed(func) -> tuple[float, object]:
+    start = time.perf_counter()
+    value = func()
+    return time.perf_counter() - start, value
+
+
+def _pair_dataset(frames: Path, target: Path, pairs: int, per_video: int = 2) -> int:
+    """Frame folders of ``per_video + 1`` frames each, copied from extracted frames; returns the pair count."""
+    made = 0
+    for index, folder in enumerate(sorted(p for p in frames.iterdir() if p.is_dir())):
+        if made >= pairs:
+            break
+        take = min(per_video, pairs - made, len(list(folder.iterdir())) - 1)
+        if take < 1:
+            continue
+        dest = target / f"v_pairs_{index:03d}"
+        dest.mkdir(parents=True)
+        for i in range(1, take + 2):
+            shutil.copy2(folder / f"img_{i:05d}.jpg", dest / f"img_{i:05d}.jpg")
+        made += take
+    return made
+
+
+def run_perf_extract(config: PerfExtractConfig, progress: bool = False) -> PerfExtractResult:
+    """Time extract vs ffmpeg and TV-L1 with 1 vs ``workers`` workers on ``config.videos``."""
+    # Largest first, as extract orders its tasks, so neither side pays a long video at the tail.
+    videos = sorted(find_videos(config.videos), key=lambda v: -v.stat().st_size)
+    if not videos:
+        raise FileNotFoundError(f"no videos under {config.videos}/<Class>/")
+    binary = ffmpeg_binary(config.ffmpeg)
+    rows: list[PerfRow] = []
+    load_before = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory(prefix="ufsn-perf-") as tmp_name:
+        tmp = Path(tmp_name)
+        times = []
+        for repeat in range(config.repeats + 1):  # the first run is a warm-up: page cache, worker pool start
+            # A fresh root each time, as ffmpeg gets fresh folders: no --force deletion is timed.
+            extract_config = ExtractConfig(
+                root=tmp / f"run{repeat}", dataset="bench", videos=config.videos, size=config.size,
+                quality=config.quality, workers=config.workers,
+            )  # fmt: skip
+            seconds, summary = _timed(lambda c=extract_config: run_extract(c, progress=progress))
+            if repeat:
+                times.append(seconds)
+        frames_dir = tmp / "run1" / "bench" / "frames"
+        frames = sum(len(list(p.iterdir())) for p in frames_dir.iterdir() if p.is_dir())
+        rows.append(
+            PerfRow(
+                "extract", f"ufsn-data extract (decord + OpenCV, q{config.quality})", config.workers, frames, min(times)
+            )
+        )
+        ours_kb = _mean_kb(frames_dir)
+
+        probe = videos[0]
+        sizes = {}
+        for q in QSCALES:
+            _ffmpeg_one(binary, probe, tmp / "probe" / str(q), config.size, q)
+            sizes[q] = _mean_kb(tmp / "probe" / str(q))
+        ours_probe_kb = _mean_kb(frames_dir / probe.stem)
+        qscale = min(QSCALES, key=lambda q: abs(sizes[q] - ours_probe_kb))
+        times = []
+        count = 0
+        for repeat in range(config.repeats + 1):  # the first run is a warm-up
+            out = tmp / "ffmpeg" / str(repeat)
+            seconds, count = _timed(
+                lambda out=out: _ffmpeg_all(binary, videos, out, config.size, qscale, config.workers)
+            )
+            if repeat:
+                times.append(seconds)
+        rows.append(PerfRow("extract", f"ffmpeg CLI (-q:v {qscale}, -threads 1)", config.workers, count, min(times)))
+        ffmpeg_kb = _mean_kb(tmp / "ffmpeg" / "1")
+
+        pairs = _pair_dataset(frames_dir, tmp / "pairs" / "frames", config.tvl1_pairs)
+        for workers in (1, config.workers):
+            tvl1_config = TVL1Config(root=tmp, dataset="pairs", workers=workers, force=True)
+            # The joblib pool started by extract is reused (loky keeps it), so no spawn cost is timed.
+            seconds, _ = _timed(lambda c=tvl1_config: run_tvl1(c, progress=progress))
+            rows.append(PerfRow("tvl1", "OpenCV Dual TV-L1 (CPU defaults)", workers, pairs, seconds))
+    extract_ratio = rows[0].rate / rows[1].rate
+    efficiency = rows[3].rate / (config.workers * rows[2].rate)
+    load = (load_before, os.getloadavg()[0])
+    return PerfExtractResult(
+        rows, qscale, ours_kb, ffmpeg_kb, extract_ratio, efficiency, len(videos), os.cpu_count() or 0, binary, load
+    )
+
+
+def format_table(result: PerfExtractResult, config: PerfExtractConfig) -> str:
+    """Markdown table of the rows with the ratios measured in the same run."""
+    import cv2
+
+    w, h = config.size
+    lines = [
+        f"device: cpu ({result.cpu_count} cores), OpenCV {cv2.__version__}, one thread per process; "
+        f"{result.videos} videos, frames {w}x{h}; ffmpeg: {result.ffmpeg_binary}",
+        f"load average (1 min) before / after: {result.load[0]:.2f} / {result.load[1]:.2f} "
+        f"(> {result.cpu_count} means other processes shared these cores)",
+        f"JPEG: extract quality {config.quality} -> {result.ours_kb:.1f} KiB/frame; "
+        f"ffmpeg -q:v {result.qscale} (closest mean size) -> {result.ffmpeg_kb:.1f} KiB/frame",
+        "",
+        "| step | method | processes x threads | items | seconds | items/s |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in result.rows:
+        unit = "frames" if row.step == "extract" else "pairs"
+        cells = [
+            row.step,
+            row.method,
+            f"{row.processes} x 1",
+            f"{row.items} {unit}",
+            f"{row.seconds:.2f}",
+            f"{row.rate:.1f}",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        f"extract / ffmpeg frames/s: {result.extract_ratio:.2f}x (target >= 1.0)",
+        f"TV-L1 parallel efficiency on {config.workers} workers: {result.tvl1_efficiency:.2f} (target >= 0.85)",
+    ]
+    return "\n".join(lines)
