@@ -108,20 +108,25 @@ def _timed(func) -> tuple[float, object]:
     return time.perf_counter() - start, value
 
 
-def _pair_dataset(frames: Path, target: Path, pairs: int, per_video: int = 2) -> int:
-    """Frame folders of ``per_video + 1`` frames each, copied from extracted frames; returns the pair count."""
-    made = 0
-    for index, folder in enumerate(sorted(p for p in frames.iterdir() if p.is_dir())):
-        if made >= pairs:
+def _pair_dataset(frames: Path, target: Path, pairs: int, per_folder: int = 2) -> int:
+    """Frame folders of ``per_folder + 1`` consecutive frames cut from the extracted videos; returns the pairs."""
+    sources = [(p, len(list(p.iterdir()))) for p in sorted(frames.iterdir()) if p.is_dir()]
+    made = chunk = 0
+    while made < pairs:
+        progressed = False
+        for folder, count in sources:
+            first = 1 + chunk * per_folder
+            if made >= pairs or first + per_folder > count:
+                continue
+            dest = target / f"{folder.name}_{chunk:03d}"
+            dest.mkdir(parents=True)
+            for i in range(per_folder + 1):
+                shutil.copy2(folder / f"img_{first + i:05d}.jpg", dest / f"img_{i + 1:05d}.jpg")
+            made += per_folder
+            progressed = True
+        if not progressed:
             break
-        take = min(per_video, pairs - made, len(list(folder.iterdir())) - 1)
-        if take < 1:
-            continue
-        dest = target / f"v_pairs_{index:03d}"
-        dest.mkdir(parents=True)
-        for i in range(1, take + 2):
-            shutil.copy2(folder / f"img_{i:05d}.jpg", dest / f"img_{i:05d}.jpg")
-        made += take
+        chunk += 1
     return made
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from dataclasses import asdict, dataclass
@@ -76,6 +77,17 @@ def frame_files(index: int) -> tuple[str, ...]:
     return (frame_name(index),)
 
 
+def _write(path: Path, data) -> None:
+    # Plain os.open/os.write: about half the per-file cost of Path.write_bytes for ~25 KB frames.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        view = memoryview(data).cast("B")
+        while view:  # a regular-file write can still return short (signal, quota)
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
+
+
 def extract_video(task: ExtractTask) -> ManifestRow:
     """Decode one video and write its frames; raises ``VideoError`` with the manifest reason."""
     import cv2
@@ -102,7 +114,7 @@ def extract_video(task: ExtractTask) -> ManifestRow:
                     raise RuntimeError(f"JPEG encoding failed for frame {index + 1} of {task.video}")
                 for _ in range(repeats):
                     written += 1
-                    (tmp / frame_name(written)).write_bytes(data.tobytes())
+                    _write(tmp / frame_name(written), data)
             check_complete(stream.report, task.video, s.allow_truncated)
     except BaseException:
         # A failed video leaves no folder behind, not even one from an earlier successful run.
