@@ -39,6 +39,46 @@ def cost_volume_loop(f1: torch.Tensor, f2: torch.Tensor, max_displacement: int =
     return torch.stack(costs, dim=1)  # (B, (2R+1)^2, H, W)
 
 
+class _CostVolumeFn(torch.autograd.Function):
+    """Loop form with a hand-written backward that accumulates in place.
+
+    Autograd's backward of the plain loop allocates a zero-filled padded tensor per shift (81 fills,
+    81 adds per level); here both gradients are accumulated with ``addcmul_`` into one buffer each.
+    """
+
+    @staticmethod
+    def forward(ctx, f1: torch.Tensor, f2: torch.Tensor, r: int) -> torch.Tensor:
+        _, c, h, w = f1.shape
+        f2p = F.pad(f2, (r, r, r, r))  # (B, C, H+2R, W+2R)
+        ctx.save_for_backward(f1, f2p)
+        ctx.r = r
+        k = 2 * r + 1
+        out = f1.new_empty(f1.shape[0], k * k, h, w)  # (B, K*K, H, W)
+        for dy in range(k):
+            for dx in range(k):
+                torch.sum(f1 * f2p[:, :, dy : dy + h, dx : dx + w], dim=1, out=out[:, dy * k + dx])
+        return out.div_(c)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        f1, f2p = ctx.saved_tensors
+        r, (_, c, h, w) = ctx.r, f1.shape
+        k = 2 * r + 1
+        grad = grad / c  # the 1/C of the channel mean
+        g1, g2p = torch.zeros_like(f1), torch.zeros_like(f2p)
+        for dy in range(k):
+            for dx in range(k):
+                gk = grad[:, dy * k + dx].unsqueeze(1)  # (B, 1, H, W)
+                g1.addcmul_(gk, f2p[:, :, dy : dy + h, dx : dx + w])
+                g2p[:, :, dy : dy + h, dx : dx + w].addcmul_(gk, f1)
+        return g1, g2p[:, :, r : r + h, r : r + w], None  # (B, C, H, W) each
+
+
+def cost_volume(f1: torch.Tensor, f2: torch.Tensor, max_displacement: int = 4) -> torch.Tensor:
+    """The default form: the loop's forward, an in-place backward (:class:`_CostVolumeFn`). (B, K*K, H, W)."""
+    return _CostVolumeFn.apply(f1, f2, max_displacement)
+
+
 def cost_volume_unfold(f1: torch.Tensor, f2: torch.Tensor, max_displacement: int = 4) -> torch.Tensor:
     """Vectorised form: ``unfold`` gathers all (2R+1)^2 shifted copies of ``f2`` at once, then one product.
 
@@ -64,10 +104,10 @@ class CostVolume(nn.Module):
     def __init__(self, *, max_displacement: int = 4, vectorised: bool = False):
         super().__init__()
         self.max_displacement = max_displacement
-        self.vectorised = vectorised  # unfold form; default loop form (see bench: ufsn-bench perf flow)
+        self.vectorised = vectorised  # unfold form; default: loop with in-place backward (see ufsn-bench perf flow)
 
     def forward(self, f1: torch.Tensor, f2: torch.Tensor) -> torch.Tensor:
-        fn = cost_volume_unfold if self.vectorised else cost_volume_loop
+        fn = cost_volume_unfold if self.vectorised else cost_volume
         return fn(f1, f2, self.max_displacement)  # (B, (2R+1)^2, H, W)
 
 
