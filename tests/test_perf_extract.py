@@ -20,6 +20,8 @@ def test_cli_perf_extract_prints_ratios(tmp_path):
         "48x32",
         "--repeats",
         "1",
+        "--copies",
+        "1",
         "--tvl1-pairs",
         "4",
     ]

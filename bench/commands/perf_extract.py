@@ -23,19 +23,33 @@ REALDATA = Path(__file__).resolve().parents[2].parent / "shared" / "realdata"
 @click.option("--repeats", type=click.IntRange(min=1), default=2, show_default=True, help="Best of N timings.")
 @click.option("--tvl1-pairs", type=click.IntRange(min=2), default=16, show_default=True, help="TV-L1 pairs timed.")
 @click.option("--ffmpeg", help="ffmpeg binary [default: system ffmpeg, else imageio-ffmpeg's].")
-def perf_extract(videos, size, quality, workers, repeats, tvl1_pairs, ffmpeg):
+@click.option(
+    "--copies",
+    type=click.IntRange(min=1),
+    default=4,
+    show_default=True,
+    help="Use every video this many times (symlinks), so per-run fixed costs weigh as little as on a real dataset.",
+)
+def perf_extract(videos, size, quality, workers, repeats, tvl1_pairs, ffmpeg, copies):
     """Frames/s of extract vs the ffmpeg CLI, and TV-L1 parallel efficiency; prints a table."""
     import tempfile
 
     from bench.perf_extract import PerfExtractConfig, format_table, run_perf_extract
+    from pipeline.video import find_videos
 
+    if videos is None:
+        if not REALDATA.is_dir():
+            raise click.UsageError(f"no --videos given and {REALDATA} is absent")
+        sources = sorted(REALDATA.glob("*_videos/*.avi"))
+    else:
+        sources = find_videos(videos)
     with tempfile.TemporaryDirectory(prefix="ufsn-perf-videos-") as tmp:
-        if videos is None:
-            if not REALDATA.is_dir():
-                raise click.UsageError(f"no --videos given and {REALDATA} is absent")
-            videos = Path(tmp)
-            for name in ("ucf101_videos", "hmdb51_videos"):
-                (videos / name).symlink_to(REALDATA / name, target_is_directory=True)
+        videos = Path(tmp)
+        for copy in range(copies):
+            for source in sources:
+                link = videos / source.parent.name / f"{source.stem}_copy{copy}{source.suffix}"
+                link.parent.mkdir(exist_ok=True)
+                link.symlink_to(source.resolve())
         config = PerfExtractConfig(videos, parse_size(size), quality, workers, repeats, tvl1_pairs, ffmpeg)
         result = run_perf_extract(config)
     click.echo(format_table(result, config))
