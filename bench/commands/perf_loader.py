@@ -16,7 +16,13 @@ from pipeline.commands.options import dataset_option, root_option
 @click.option("--segments", type=click.IntRange(min=1), default=3, show_default=True, help="TSN segments K.")
 @click.option("--size", type=click.IntRange(min=8), default=224, show_default=True, help="Crop side in px.")
 @click.option("--batch", type=click.IntRange(min=1), default=8, show_default=True, help="Clips per batch.")
-@click.option("--epochs", type=click.IntRange(min=1), default=1, show_default=True, help="Passes per measurement.")
+@click.option(
+    "--epochs",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Passes over the videos in the warm measurement.",
+)
 @click.option(
     "--modality", "modalities", multiple=True, type=click.Choice(["rgb", "flow"]), help="Repeatable [default: both]."
 )
