@@ -5,7 +5,9 @@ from __future__ import annotations
 import click
 
 from bench.commands.efficiency import efficiency
+from bench.commands.flow_eval import flow_eval
 from bench.commands.perf import perf
+from bench.commands.train import evaluate, train
 from bench.commands.train_flow import train_flow
 
 
@@ -17,4 +19,7 @@ def main():
 
 main.add_command(perf)
 main.add_command(train_flow)
+main.add_command(flow_eval)
 main.add_command(efficiency)
+main.add_command(train)
+main.add_command(evaluate)

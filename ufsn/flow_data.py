@@ -93,7 +93,7 @@ class PairBank(NamedTuple):
         return self.frames.shape[0] * (self.frames.shape[1] - 1)
 
     def batch(self, index: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """Pairs by flat index ``v * (T-1) + t``: img1, img2 (B, 3, H, W) in [0, 1], flow (B, 2, H, W), noc (B, 1, H, W).
+        """Pairs by flat index ``v * (T-1) + t``: img1, img2 (B, 3, H, W) in [0, 1], flow (B, 2, H, W), noc (B, 1, H, W)
 
         Without ground truth, flow is zeros and noc ones (callers check ``bank.flow is None``).
         """

@@ -36,8 +36,16 @@ def write_flo(path: Path, flow: np.ndarray) -> None:
 
 def color_wheel() -> np.ndarray:
     """(55, 3) uint8 RGB wheel: red-yellow-green-cyan-blue-magenta with 15, 6, 4, 11, 13, 6 steps."""
-    segments = [(15, (255, 0, 0), (255, 255, 0)), (6, (255, 255, 0), (0, 255, 0)), (4, (0, 255, 0), (0, 255, 255)),
-                (11, (0, 255, 255), (0, 0, 255)), (13, (0, 0, 255), (255, 0, 255)), (6, (255, 0, 255), (255, 0, 0))]  # fmt: skip
+    red, yellow, green, cyan, blue, magenta = (
+        (255, 0, 0),
+        (255, 255, 0),
+        (0, 255, 0),
+        (0, 255, 255),
+        (0, 0, 255),
+        (255, 0, 255),
+    )
+    segments = [(15, red, yellow), (6, yellow, green), (4, green, cyan), (11, cyan, blue), (13, blue, magenta),
+                (6, magenta, red)]  # fmt: skip
     rows = []
     for n, start, end in segments:
         t = np.arange(n)[:, None] / n  # (n, 1)

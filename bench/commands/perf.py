@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from bench.commands.perf_extract import perf_extract
+from bench.commands.perf_flow import perf_flow
 from bench.commands.perf_loader import loader
 
 
@@ -15,3 +16,4 @@ def perf():
 
 perf.add_command(perf_extract)
 perf.add_command(loader)
+perf.add_command(perf_flow)

@@ -30,7 +30,8 @@ def load_flow_config(path: Path | None, **overrides):
 @click.option("--root", type=click.Path(path_type=Path), default=None, help="Data root (default $UFSN_DATA or ./data).")
 @click.option("--dataset", required=True, help="Dataset folder name, e.g. synthetic, ucf101.")
 @click.option("--variant", type=click.Choice(["full", "nms", "nocv-nms", "oracle"]), default="full", show_default=True,
-              help="full UF estimator, the seed's ablations (w/o multi-scale; w/o cost volume & multi-scale), or oracle (supervised on ground truth).")  # fmt: skip
+              help="full; the seed's ablations nms (w/o multi-scale) and nocv-nms (w/o cost volume & multi-scale); "
+                   "oracle (supervised on ground truth).")  # fmt: skip
 @click.option("--split", type=int, default=1, show_default=True, help="Split k (trains on its train subset).")
 @click.option("--config", "config_path", type=click.Path(exists=True, path_type=Path), default=None,
               help="TOML config (default bench/configs/flow_synthetic.toml).")  # fmt: skip
@@ -53,7 +54,10 @@ def train_flow(root, dataset, variant, split, config_path, steps, max_minutes, n
         steps=steps, max_minutes=max_minutes,
     )  # fmt: skip
     name = name or f"flow-{variant}-split{split}"
-    folder = prepare_run(root, dataset, name, resume=resume, force=force)
+    try:
+        folder = prepare_run(root, dataset, name, resume=resume, force=force)
+    except FileExistsError as exc:
+        raise click.ClickException(str(exc)) from exc
     try:
         result = run(cfg, folder, resume=resume, progress=not no_progress)
     except NonFiniteLoss as exc:

@@ -1,0 +1,93 @@
+"""``ufsn-bench flow-eval``: EPE / outliers / frames/s of UF flow vs TV-L1, DIS, Farneback on the same pairs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """``WxH`` -> (H, W)."""
+    try:
+        w, h = (int(x) for x in text.lower().split("x"))
+    except ValueError as exc:
+        raise click.BadParameter(f"expected WxH, got {text!r}") from exc
+    return h, w
+
+
+def write_rows_csv(path: Path, rows) -> None:
+    """Rows of FlowEvalRow as CSV (atomic)."""
+    import csv
+    import io
+
+    from pipeline.atomic import atomic_write_text
+    from ufsn.flow_eval import CSV_COLUMNS
+
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(CSV_COLUMNS)
+    for r in rows:
+        writer.writerow(["" if getattr(r, c) is None else getattr(r, c) for c in CSV_COLUMNS])
+    atomic_write_text(Path(path), buf.getvalue())
+
+
+def resolve_checkpoint(root: Path, dataset: str, checkpoint: Path | None, run: str | None) -> tuple[Path, Path | None]:
+    """(checkpoint path, run folder or None); exactly one of --checkpoint / --run."""
+    from bench.runs import CHECKPOINT, run_dir
+
+    if (checkpoint is None) == (run is None):
+        raise click.UsageError("give exactly one of --checkpoint and --run")
+    if run is not None:
+        folder = run_dir(root, dataset, run)
+        if not (folder / CHECKPOINT).is_file():
+            raise click.ClickException(f"no checkpoint in run folder {folder}")
+        return folder / CHECKPOINT, folder
+    return checkpoint, None
+
+
+@click.command("flow-eval")
+@click.option("--root", type=click.Path(path_type=Path), default=None, help="Data root (default $UFSN_DATA or ./data).")
+@click.option("--dataset", required=True, help="Dataset folder name (its test split gives the pairs).")
+@click.option("--checkpoint", type=click.Path(exists=True, path_type=Path), default=None, help="Stage-1 checkpoint.")
+@click.option("--run", default=None, help="Stage-1 run name (its checkpoint; flow_metrics go into its record).")
+@click.option("--split", type=int, default=1, show_default=True, help="Split whose test subset is evaluated.")
+@click.option("--pairs-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), multiple=True,
+              help="Folders with frame10.png, frame11.png, flow10.flo (Middlebury) instead of the split.")  # fmt: skip
+@click.option(
+    "--max-pairs", type=int, default=400, show_default=True, help="Evenly spaced pairs of the split (0 = all)."
+)
+@click.option("--size", default="224x224", show_default=True, help="Resolution WxH of the frames/s measurement.")
+@click.option("--threads", type=int, default=2, show_default=True, help="CPU threads for every method.")
+@click.option("--seconds", type=float, default=3.0, show_default=True, help="Timing window per speed measurement.")
+@click.option("--no-speed", is_flag=True, help="Accuracy only.")
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="CSV output (default: stdout table only).")
+def flow_eval(root, dataset, checkpoint, run, split, pairs_dir, max_pairs, size, threads, seconds, no_speed, out):
+    """End-point error and speed of the UF flow estimator against TV-L1, DIS and Farneback."""
+    from bench.runs import update_record
+    from pipeline.paths import default_root
+    from ufsn.flow_eval import FlowEvalConfig, evaluate_methods, flow_metrics, folder_pairs, markdown_table, split_pairs
+    from ufsn.flow_train import load_estimator, resolve_device
+
+    root = root or default_root()
+    ckpt, folder = resolve_checkpoint(root, dataset, checkpoint, run)
+    name = dataset if not pairs_dir else "+".join(p.name for p in pairs_dir)
+    cfg = FlowEvalConfig(dataset=name, max_pairs=max_pairs or None, speed_size=parse_size(size), threads=threads,
+                         speed_seconds=seconds,
+                         with_speed=not no_speed)  # fmt: skip
+    pairs = folder_pairs(list(pairs_dir)) if pairs_dir else split_pairs(root, dataset, split, "test", cfg.max_pairs)
+    device = resolve_device("auto")
+    net = load_estimator(ckpt, device)
+    rows = list(evaluate_methods(net, pairs, cfg, device))
+    click.echo(markdown_table(rows))
+    if out is not None:
+        write_rows_csv(out, rows)
+        click.echo(f"wrote {out}")
+    if folder is not None:
+        key = "middlebury" if pairs_dir else f"split{split}_test"
+        from bench.runs import load_record
+
+        metrics = dict(load_record(folder).flow_metrics)
+        metrics[key] = flow_metrics(rows)
+        update_record(folder, flow_metrics=metrics)
+        click.echo(f"flow_metrics[{key!r}] written to {folder / 'record.json'}")

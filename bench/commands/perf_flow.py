@@ -1,0 +1,49 @@
+"""``ufsn-bench perf flow``: frames/s of the UF estimator vs TV-L1 / DIS / Farneback, and a profile of the net."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.command("flow")
+@click.option("--root", type=click.Path(path_type=Path), default=None, help="Data root (default $UFSN_DATA or ./data).")
+@click.option("--dataset", default="synthetic", show_default=True, help="Dataset whose first test pair is timed.")
+@click.option("--checkpoint", type=click.Path(exists=True, path_type=Path), default=None, help="Stage-1 checkpoint.")
+@click.option("--run", default=None, help="Stage-1 run name (uses its checkpoint).")
+@click.option("--size", default="224x224", show_default=True, help="Resolution WxH of the measurement.")
+@click.option("--threads", type=int, default=2, show_default=True, help="CPU threads for every method.")
+@click.option("--seconds", type=float, default=3.0, show_default=True, help="Timing window per measurement.")
+def perf_flow(root, dataset, checkpoint, run, size, threads, seconds):
+    """Speed of every flow method on the same pair and where the network's time goes."""
+    import torch
+
+    from bench.commands.flow_eval import parse_size, resolve_checkpoint
+    from bench.flow_profile import benchmark_corr, profile_parts
+    from pipeline.paths import default_root
+    from ufsn.flow_eval import FlowEvalConfig, evaluate_methods, markdown_table, split_pairs, to_tensor
+    from ufsn.flow_train import load_estimator, resolve_device
+
+    root = root or default_root()
+    ckpt, _ = resolve_checkpoint(root, dataset, checkpoint, run)
+    device = resolve_device("auto")
+    net = load_estimator(ckpt, device)
+    h, w = parse_size(size)
+    cfg = FlowEvalConfig(dataset=dataset, max_pairs=1, speed_size=(h, w), speed_seconds=seconds, threads=threads)
+    pairs = split_pairs(root, dataset, 1, "test", 1)
+    rows = list(evaluate_methods(net, pairs, cfg, device))
+    click.echo(f"## Speed at {w}x{h}, {threads} threads, device {device} (accuracy columns: 1 pair only)\n")
+    click.echo(markdown_table(rows))
+    import cv2
+
+    a, b = (cv2.resize(x, (w, h)) for x in (pairs.img1[0], pairs.img2[0]))
+    click.echo(f"\n## Where the net's time goes (batch 1, {w}x{h})\n\n| part | ms | share |\n|---|---|---|")
+    for p in profile_parts(net, to_tensor(a, device), to_tensor(b, device)):
+        click.echo(f"| {p.part} | {p.ms:.2f} | {100 * p.share:.0f}% |")
+    fh, fw = -(-h // 4), -(-w // 4)
+    click.echo(f"\n## Cost volume forms (batch 8, 32 channels, {fw}x{fh}: the 1/4 level; R = 4)\n")
+    click.echo("| form | forward ms | forward+backward ms | memory kept for backward (MB) |\n|---|---|---|---|")
+    torch.set_num_threads(threads)
+    for c in benchmark_corr(8, 32, fh, fw):
+        click.echo(f"| {c.form} | {c.forward_ms:.1f} | {c.train_ms:.1f} | {c.extra_mb:.1f} |")

@@ -1,0 +1,128 @@
+"""Stage 1: pair data, augmentation signs, determinism, resume, non-finite stop, oracle, the CLI and run store."""
+
+import json
+import shutil
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from pipeline.paths import DatasetPaths
+from ufsn.flow_augment import geometric
+from ufsn.flow_data import load_bank, split_videos, subset_of_group
+from ufsn.flow_train import FlowTrainConfig, NonFiniteLoss, load_estimator, train_flow
+from ufsn.flownet import FlowNetConfig
+from ufsn.losses import LossConfig
+from ufsn.warp import warp
+
+TINY_NET = FlowNetConfig(channels=(8, 12, 16), output_level=2, feature_proj=8, decoder_widths=(16, 8),
+                         context_widths=(8,))  # fmt: skip
+
+
+def tiny_cfg(root, **kw):
+    base = dict(root=str(root), max_videos=6, steps=3, batch_size=2, crop=(48, 48), net=TINY_NET, checkpoint_every=2,
+                log_every=1, val_pairs=4, occlusion_warmup=1, loss=LossConfig(level_weights=(1.0, 0.5)))  # fmt: skip
+    base.update(kw)
+    return FlowTrainConfig(**base)
+
+
+def test_group_rule_and_split_csv(tiny_root, tmp_path):
+    assert subset_of_group(7, 1) == "test" and subset_of_group(8, 1) == "train" and subset_of_group(25, 1) == "val"
+    assert subset_of_group(24, 3) == "val" and subset_of_group(23, 3) == "train" and subset_of_group(15, 3) == "test"
+    paths = DatasetPaths(tiny_root, "synthetic")
+    test_ids = split_videos(paths, 1, ("test",))
+    assert test_ids and all(int(v.split("_g")[1][:2]) <= 7 for v in test_ids)
+    root = tmp_path / "r"
+    shutil.copytree(tiny_root, root)
+    csv_path = DatasetPaths(root, "synthetic").split_csv(1)
+    csv_path.parent.mkdir(parents=True)
+    csv_path.write_text(f"video_id,label,class,subset\n{test_ids[0]},0,X,train\n")
+    assert split_videos(DatasetPaths(root, "synthetic"), 1, ("train",)) == [test_ids[0]]
+
+
+def _moving(bank, n):
+    """Indices of the n pairs with the most motion (static pairs would make the checks vacuous)."""
+    return bank.flow.float().abs().mean(dim=(2, 3, 4)).flatten().argsort(descending=True)[:n]
+
+
+def test_bank_matches_ground_truth(tiny_root):
+    paths = DatasetPaths(tiny_root, "synthetic")
+    bank = load_bank(paths, split_videos(paths, 1, ("test",))[:4])
+    img1, img2, flow, noc = bank.batch(_moving(bank, 3))
+    assert img1.shape == (3, 3, 64, 64) and flow.shape == (3, 2, 64, 64) and noc.shape == (3, 1, 64, 64)
+    warped, valid = warp(img2, flow)
+    mask = valid * noc
+    err_gt = ((warped - img1).abs() * mask).sum() / mask.sum()
+    err_zero = ((img2 - img1).abs() * mask).sum() / mask.sum()
+    swapped, _ = warp(img2, flow.flip(1))
+    err_swapped = ((swapped - img1).abs() * mask).sum() / mask.sum()
+    # the npz flow maps frame t to t+1 in our (x, y) convention (JPEG noise bounds the gain)
+    assert err_gt < 0.7 * err_zero and err_gt < 0.7 * err_swapped
+
+
+def test_geometric_augmentation_keeps_flow_signs(tiny_root):
+    paths = DatasetPaths(tiny_root, "synthetic")
+    bank = load_bank(paths, split_videos(paths, 1, ("test",))[:4])
+    img1, img2, flow, noc = bank.batch(_moving(bank, 8))
+    g = torch.Generator().manual_seed(0)
+    a1, a2, af, an = geometric(img1, img2, flow, noc, g, crop=(48, 40))
+    assert a1.shape == (8, 3, 48, 40) and af.shape == (8, 2, 48, 40)
+    warped, valid = warp(a2, af)
+    mask = valid * an
+    err = ((warped - a1).abs() * mask).sum() / mask.sum()
+    wrong, _ = warp(a2, -af)  # a sign error would do no better than this
+    assert err < 0.6 * ((wrong - a1).abs() * mask).sum() / mask.sum()
+
+
+def test_deterministic_resume_and_checkpoint(tiny_root, tmp_path):
+    r1 = train_flow(tiny_cfg(tiny_root), tmp_path / "a", progress=False)
+    train_flow(tiny_cfg(tiny_root), tmp_path / "b", progress=False)
+    sa = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=True)
+    sb = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=True)
+    assert r1.steps == 3 and sa["step"] == 3 and sa["config"]["variant"] == "full"
+    assert all(torch.equal(sa["model"][k], sb["model"][k]) for k in sa["model"])
+    train_flow(tiny_cfg(tiny_root, steps=2), tmp_path / "c", progress=False)
+    train_flow(tiny_cfg(tiny_root), tmp_path / "c", resume=True, progress=False)
+    sc = torch.load(tmp_path / "c" / "checkpoint.pt", weights_only=True)
+    assert all(torch.allclose(sa["model"][k], sc["model"][k], atol=1e-6) for k in sa["model"])
+    log = (tmp_path / "c" / "train_log.csv").read_text().splitlines()
+    assert log[0].startswith("step,loss,diff,census,smooth") and [r.split(",")[0] for r in log[1:]] == ["1", "2", "3"]
+    net = load_estimator(tmp_path / "a" / "checkpoint.pt")
+    assert net(torch.rand(1, 3, 32, 32), torch.rand(1, 3, 32, 32)).full.shape == (1, 2, 32, 32)
+
+
+def test_oracle_and_ablation_variants_train(tiny_root, tmp_path):
+    for variant in ("oracle", "nocv-nms"):
+        result = train_flow(tiny_cfg(tiny_root, variant=variant, steps=2), tmp_path / variant, progress=False)
+        assert result.steps == 2 and result.val_epe is not None
+    with pytest.raises(ValueError, match="valid: full, nms, nocv-nms, oracle"):
+        tiny_cfg(tiny_root, variant="bogus")
+
+
+def test_non_finite_loss_stops_clearly(tiny_root, tmp_path):
+    with pytest.raises(NonFiniteLoss, match="non-finite loss at step 0"):
+        train_flow(tiny_cfg(tiny_root, loss=LossConfig(w_diff=float("nan"))), tmp_path / "n", progress=False)
+
+
+def test_cli_train_flow_writes_record_and_refuses_overwrite(tiny_root, tmp_path):
+    from bench.cli import main
+    from bench.runs import load_record
+
+    config = tmp_path / "tiny.toml"
+    config.write_text("steps = 2\nbatch_size = 2\ncrop = [48, 48]\ncheckpoint_every = 2\nval_pairs = 2\n"
+                      "[net]\nchannels = [8, 8, 8]\noutput_level = 2\nfeature_proj = 8\ndecoder_widths = [8]\n"
+                      "context = false\n[loss]\nlevel_weights = [1.0]\n")  # fmt: skip
+    root = tmp_path / "root"
+    shutil.copytree(tiny_root, root)
+    args = ["train-flow", "--root", str(root), "--dataset", "synthetic", "--config", str(config), "--no-progress"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    folder = root / "synthetic" / "runs" / "flow-full-split1"
+    record = load_record(folder)
+    assert record.method == "flow-full" and record.split == 1 and record.config["steps"] == 2
+    keys = set(json.loads((folder / "record.json").read_text()))
+    assert keys >= {"name", "method", "dataset", "split", "metrics", "flow_metrics", "params", "config", "weights",
+                    "device", "seconds", "git_commit", "created"}  # fmt: skip
+    again = CliRunner().invoke(main, args)
+    assert again.exit_code != 0 and "--resume" in again.output
+    assert CliRunner().invoke(main, [*args, "--force"]).exit_code == 0
