@@ -132,6 +132,11 @@ def load_experiment(name_or_path: str, overrides: tuple[str, ...] = ()) -> Exper
     return _build(ExperimentConfig, _nest(raw), str(path))
 
 
+def experiment_from_dict(data: dict) -> ExperimentConfig:
+    """Inverse of :func:`to_dict` (e.g. the ``experiment`` entry of a run record)."""
+    return _build(ExperimentConfig, data, "record config")
+
+
 def with_split(config: ExperimentConfig, split: int | None) -> ExperimentConfig:
     """``config`` for another split (None keeps it)."""
     return config if split is None else replace(config, split=split)

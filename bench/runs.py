@@ -41,6 +41,8 @@ class RunRecord:
     seconds: float = 0.0  # training wall time
     git_commit: str = ""
     created: str = ""  # ISO 8601, UTC
+    # Added beyond DESIGN §3: metrics of each stream of a two-stream run.
+    stream_metrics: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=False)

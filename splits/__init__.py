@@ -6,9 +6,8 @@ non-editable install, a wheel or a zip import find the definitions.
 
 from __future__ import annotations
 
-from importlib import resources
-
 import tomllib
+from importlib import resources
 
 
 def available() -> list[str]:

@@ -50,7 +50,10 @@ class EmbeddedFlowStream(nn.Module):
         frames = x.flatten(0, 1)  # (N, L+1, 3, H, W), N = B*K
         img1 = frames[:, :-1].flatten(0, 1)  # (N*L, 3, H, W)
         img2 = frames[:, 1:].flatten(0, 1)  # (N*L, 3, H, W)
-        out = self.estimator(img1, img2)
+        # A frozen estimator (stage 2, supflow) runs without autograd: no graph, far less memory.
+        trainable = torch.is_grad_enabled() and any(p.requires_grad for p in self.estimator.parameters())
+        with torch.set_grad_enabled(trainable):
+            out = self.estimator(img1, img2)
         flow = out.full.view(b * k, t - 1, 2, *x.shape[-2:])  # (N, L, 2, H, W)
         inputs = code_to_input(flow_to_code(flow, self.bound))  # (N, L, 2, H, W) in [-1, 1]
         logits = self.classifier.forward_head(self.classifier.forward_features(stack_flow(inputs)))  # (N, classes)
@@ -58,3 +61,8 @@ class EmbeddedFlowStream(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_embedded(x).scores
+
+    def freeze_estimator(self, frozen: bool = True) -> EmbeddedFlowStream:
+        """Stage 2 / supflow: the estimator's weights stay fixed; stage 3 unfreezes them."""
+        self.estimator.requires_grad_(not frozen)
+        return self

@@ -1,0 +1,60 @@
+"""Stage-1 runs (``flow-<variant>-split<k>``) as a library call: train on demand, write the record."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+from bench.experiment import config_path
+from bench.runs import RunRecord, git_commit, now_iso, prepare_run, run_dir, write_record
+
+
+def flow_run_name(variant: str, split: int) -> str:
+    return f"flow-{variant}-split{split}"
+
+
+def load_flow_config(name_or_path: str | Path | None, **overrides):
+    """FlowTrainConfig from a TOML file (top-level keys, ``[net]``, ``[loss]``) plus overrides (None ignored)."""
+    from ufsn.flow_train import FlowTrainConfig
+
+    data = {}
+    if name_or_path is not None:
+        path = config_path(str(name_or_path))
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ValueError(f"{path}: {exc}") from exc
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return FlowTrainConfig.from_dict(data)
+    except TypeError as exc:
+        raise ValueError(f"{name_or_path}: {exc}") from exc
+
+
+def train_flow_run(config, *, name: str | None = None, resume: bool = False, force: bool = False,
+                   progress: bool = True) -> RunRecord:  # fmt: skip
+    """Train stage 1 with ``config`` (a FlowTrainConfig) into its run folder and write record.json."""
+    from ufsn.flow_train import train_flow
+
+    name = name or flow_run_name(config.variant, config.split)
+    folder = prepare_run(config.root, config.dataset, name, resume=resume, force=force)
+    result = train_flow(config, folder, resume=resume, progress=progress)
+    record = RunRecord(
+        name=name, method=f"flow-{config.variant}", dataset=config.dataset, split=config.split,
+        flow_metrics={"val_epe": result.val_epe, "steps": result.steps, "stopped_early": result.stopped_early},
+        params=result.params, config=config.to_dict(), weights="random", device=result.device,
+        seconds=round(result.seconds, 1), git_commit=git_commit(), created=now_iso(),
+    )  # fmt: skip
+    write_record(folder, record)
+    return record
+
+
+def ensure_flow_run(root: Path, dataset: str, variant: str, split: int, flow_config: str,
+                    progress: bool = True) -> Path:  # fmt: skip
+    """Folder of run ``flow-<variant>-split<k>``, trained now (or resumed) when it has no record yet."""
+    folder = run_dir(root, dataset, flow_run_name(variant, split))
+    if (folder / "record.json").is_file():
+        return folder
+    config = load_flow_config(flow_config, root=str(root), dataset=dataset, variant=variant, split=split)
+    train_flow_run(config, resume=folder.exists(), progress=progress)
+    return folder

@@ -1,0 +1,244 @@
+"""``ufsn-bench train`` / ``evaluate``: every method as stages over the run store.
+
+Runs (DESIGN §3): ``rgb-split<k>`` (the spatial stream, trained once and shared by every two-stream
+method), ``tvl1-``, ``supflow-``, ``ufsn-``, ``ufsn-nms-``, ``ufsn-nocv-nms-split<k>`` (temporal
+stream + late fusion with the spatial stream's saved scores), and the stage-1 runs they need.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from bench.experiment import ExperimentConfig, experiment_from_dict, load_experiment, to_dict, with_split
+from bench.method_models import (
+    embedded_stream,
+    load_flow_estimator,
+    method_spec,
+    spatial_stream,
+    supervised_source,
+    temporal_classifier,
+)
+from bench.runs import RunRecord, git_commit, load_record, now_iso, prepare_run, run_dir, write_record
+from bench.stage1 import ensure_flow_run, flow_run_name
+from pipeline.paths import DatasetPaths
+
+SPATIAL_RUN = "rgb-split{split}"
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """Options of ``ufsn-bench train``."""
+
+    root: Path
+    dataset: str
+    method: str
+    split: int | None = None  # None: the config's split
+    config: str = "synthetic"  # bench/configs name or a TOML path
+    overrides: tuple[str, ...] = ()  # --set section.key=value
+    name: str | None = None  # run name (default <method>-split<k>)
+    resume: bool = False
+    force: bool = False
+    device: str = "auto"
+    weights: str = ""  # backbone state-dict path for both streams ("" = the config's)
+    flow_weights: str = ""  # RAFT-small weights for supflow on real data
+    progress: bool = True
+
+
+def _num_classes(root: Path, dataset: str, split: int) -> int:
+    from pipeline.splits import read_split
+
+    rows = read_split(DatasetPaths(Path(root), dataset).split_csv(split))
+    return max(r.label for r in rows) + 1
+
+
+def _source(root: Path, dataset: str, requested: str) -> str:
+    if requested != "auto":
+        return requested
+    return "shards" if (DatasetPaths(Path(root), dataset).shards / "index.csv").is_file() else "frames"
+
+
+def _dataset(root, dataset, exp: ExperimentConfig, modality: str, mode: str, test_crops: int | None = None):
+    from ufsn.data import ClipConfig, split_dataset
+
+    crops = test_crops or (10 if exp.input.test_crops == "ten" else 1)
+    clip = ClipConfig(modality=modality, mode=mode, segments=exp.input.segments, new_length=exp.input.flow_pairs,
+                      test_snippets=exp.input.test_snippets, test_crops=crops, size=exp.input.crop)  # fmt: skip
+    subsets = exp.train_subsets if mode == "train" else ("test",)
+    return split_dataset(Path(root), dataset, exp.split, tuple(subsets), clip, _source(root, dataset, exp.input.source))
+
+
+def _estimator(opts: TrainOptions, exp: ExperimentConfig, kind: str, variant: str, device):
+    """(estimator, description) of the temporal stream's flow source."""
+    if kind == "supervised" and supervised_source(exp, opts.dataset) == "raft_small":
+        from ufsn.supervised_flow import load_raft_small
+
+        return load_raft_small(opts.flow_weights or exp.ufsn.flow_weights).to(device), {"supervised_flow": "raft_small"}
+    variant = "oracle" if kind == "supervised" else variant
+    folder = ensure_flow_run(opts.root, opts.dataset, variant, exp.split, exp.ufsn.flow_config, opts.progress)
+    net = load_flow_estimator(folder, device)
+    info = {"flow_run": folder.name, "flow_net": dataclasses.asdict(net.config)}
+    if kind == "supervised":
+        info["supervised_flow"] = "oracle"
+    return net, info
+
+
+def _params(*models) -> int:
+    return sum(p.numel() for m in models for p in m.parameters())
+
+
+def train_method(opts: TrainOptions) -> RunRecord | None:
+    """Train ``opts.method`` (and whatever runs it needs), evaluate it and write its run; None on DDP ranks > 0."""
+    from ufsn.distributed import init_distributed
+    from ufsn.stages import end_to_end_step, estimator_grad_norm, train_stream
+
+    spec = method_spec(opts.method)
+    exp = with_split(load_experiment(opts.config, opts.overrides), opts.split)
+    if opts.weights:
+        exp = replace(exp, spatial=replace(exp.spatial, weights=opts.weights),
+                      temporal=replace(exp.temporal, weights=opts.weights))  # fmt: skip
+    ctx = init_distributed(opts.device)
+    classes = _num_classes(opts.root, opts.dataset, exp.split)
+    name = opts.name or f"{opts.method}-split{exp.split}"
+    if spec.temporal is not None:
+        _ensure_spatial(opts, exp)
+    folder = prepare_run(opts.root, opts.dataset, name, resume=opts.resume, force=opts.force)
+    common = dict(resume=opts.resume, workers=exp.input.workers, max_iters=exp.input.max_iters,
+                  progress=opts.progress)  # fmt: skip
+    meta = {"experiment": to_dict(exp), "method": opts.method, "classes": classes}
+    start = time.perf_counter()
+    if spec.temporal is None:
+        model = spatial_stream(exp, classes)
+        train_stream(model, _dataset(opts.root, opts.dataset, exp, "rgb", "train"), exp.spatial_optim, ctx,
+                     checkpoint=folder / "checkpoint.pt", meta=meta, log_csv=folder / "train_log.csv",
+                     **common)  # fmt: skip
+    elif spec.temporal == "tvl1":
+        model = temporal_classifier(exp, classes)
+        train_stream(model, _dataset(opts.root, opts.dataset, exp, "flow", "train"), exp.temporal_optim, ctx,
+                     checkpoint=folder / "checkpoint.pt", meta=meta, log_csv=folder / "train_log.csv",
+                     **common)  # fmt: skip
+    else:
+        estimator, info = _estimator(opts, exp, spec.temporal, spec.flow_variant, ctx.device)
+        meta.update(info)
+        model = embedded_stream(exp, classes, estimator).freeze_estimator()
+        meta["stage2_start"] = _init_from_tvl1(opts, exp, model, folder)
+        data = _dataset(opts.root, opts.dataset, exp, "rgbpair", "train")
+        last = "checkpoint.pt" if spec.temporal == "supervised" else "checkpoint-stage2.pt"
+        train_stream(model, data, exp.ufsn.stage2, ctx, checkpoint=folder / last, meta=meta,
+                     log_csv=folder / "train_log_stage2.csv", **common)  # fmt: skip
+        if spec.temporal == "embedded":  # stage 3: end to end, classification + lambda x unsupervised loss
+            model.freeze_estimator(False)
+            train_stream(model, data, exp.ufsn.stage3, ctx, checkpoint=folder / "checkpoint.pt", meta=meta,
+                         step=end_to_end_step(exp.ufsn.unsup_weight), after_backward=estimator_grad_norm,
+                         log_csv=folder / "train_log_stage3.csv", **common)  # fmt: skip
+    seconds = time.perf_counter() - start
+    if not ctx.is_main:
+        return None
+    record = RunRecord(
+        name=name, method=opts.method, dataset=opts.dataset, split=exp.split, params=_params(model),
+        config=meta, weights=_weights(model), device=str(ctx.device), seconds=round(seconds, 1),
+        git_commit=git_commit(), created=now_iso(),
+    )  # fmt: skip
+    return evaluate_run(opts.root, opts.dataset, name, record=record, model=model, progress=opts.progress)
+
+
+def _weights(model) -> str:
+    stream = getattr(model, "classifier", model)
+    return stream.weights_used
+
+
+def _ensure_spatial(opts: TrainOptions, exp: ExperimentConfig) -> None:
+    """Train (or finish) the shared spatial run when it has no record yet."""
+    folder = run_dir(opts.root, opts.dataset, SPATIAL_RUN.format(split=exp.split))
+    if (folder / "record.json").is_file():
+        return
+    train_method(replace(opts, method="rgb", name=None, resume=folder.exists(), force=False, split=exp.split))
+
+
+def _init_from_tvl1(opts: TrainOptions, exp: ExperimentConfig, model, folder: Path) -> str:
+    """Stage 2 may start from the tvl1 temporal classifier (same input code) in a fresh run when the
+    architectures match; returns where the classifier started from (for the record)."""
+    tvl1 = run_dir(opts.root, opts.dataset, f"tvl1-split{exp.split}") / "checkpoint.pt"
+    fresh = not (folder / "checkpoint-stage2.pt").exists() and not (folder / "checkpoint.pt").exists()
+    if not (exp.ufsn.init_from_tvl1 and fresh and tvl1.is_file()):
+        return "init"
+    from ufsn.checkpoint import load_checkpoint
+
+    state = load_checkpoint(tvl1)["model"]
+    own = model.classifier.state_dict()
+    if state.keys() != own.keys() or any(state[k].shape != own[k].shape for k in own):
+        return f"init ({tvl1} has another architecture)"
+    model.classifier.load_state_dict(state)
+    return str(tvl1)
+
+
+def _rebuild(record: RunRecord):
+    """The architecture of a run's model, from its record's config (weights: load checkpoint.pt)."""
+    from ufsn.flownet import FlowNet, FlowNetConfig
+
+    exp = experiment_from_dict(record.config["experiment"])
+    classes = record.config["classes"]
+    kind = method_spec(record.method).temporal
+    if kind is None:
+        model = spatial_stream(replace(exp, spatial=replace(exp.spatial, weights="random")), classes)
+    elif kind == "tvl1":
+        model = temporal_classifier(replace(exp, temporal=replace(exp.temporal, weights="random")), classes)
+    else:
+        if record.config.get("supervised_flow") == "raft_small":
+            from torchvision.models.optical_flow import raft_small
+
+            from ufsn.supervised_flow import RaftEstimator
+
+            estimator = RaftEstimator(raft_small(weights=None))
+        else:
+            cfg = {k: tuple(v) if isinstance(v, list) else v for k, v in record.config["flow_net"].items()}
+            estimator = FlowNet(FlowNetConfig(**cfg))
+        model = embedded_stream(replace(exp, temporal=replace(exp.temporal, weights="random")), classes, estimator)
+    return model
+
+
+def evaluate_run(root: Path, dataset: str, name: str, *, record: RunRecord | None = None, model=None,
+                 test_crops: int | None = None, device: str = "auto", progress: bool = True) -> RunRecord:  # fmt: skip
+    """Test protocol on a run: scores.npz (per stream + fused), metrics into record.json."""
+    from ufsn.checkpoint import load_checkpoint
+    from ufsn.distributed import pick_device
+    from ufsn.evaluate import evaluate_stream, fuse, load_scores, metrics_of, save_scores
+
+    folder = run_dir(root, dataset, name)
+    record = record or load_record(folder)
+    torch_device = pick_device(device)
+    exp = experiment_from_dict(record.config["experiment"])
+    if model is None:
+        model = _rebuild(record)
+        model.load_state_dict(load_checkpoint(folder / "checkpoint.pt")["model"])
+    model = model.to(torch_device)
+    kind = method_spec(record.method).temporal
+    modality = {None: "rgb", "tvl1": "flow"}.get(kind, "rgbpair")
+    test = _dataset(root, dataset, exp, modality, "test", test_crops)
+    scores = evaluate_stream(model, test, device=torch_device, batch_size=2, workers=exp.input.workers,
+                             progress=progress)  # fmt: skip
+    classes = record.config["classes"]
+    if kind is None:
+        streams = {"spatial": scores}
+        stream_metrics = {"spatial": metrics_of(scores)._asdict()}
+        final = scores
+    else:
+        spatial = load_scores(run_dir(root, dataset, SPATIAL_RUN.format(split=exp.split)) / "scores.npz", "spatial")
+        final = fuse(spatial, scores, exp.fusion_weight)
+        streams = {"spatial": spatial, "temporal": scores, "fused": final}
+        stream_metrics = {"spatial": metrics_of(spatial)._asdict(), "temporal": metrics_of(scores)._asdict()}
+    save_scores(folder / "scores.npz", streams, classes)
+    flow_metrics = dict(record.flow_metrics)
+    if "flow_run" in record.config:
+        flow_record = run_dir(root, dataset, record.config["flow_run"]) / "record.json"
+        if flow_record.is_file():
+            flow_metrics = {**load_record(flow_record.parent).flow_metrics, "flow_run": record.config["flow_run"]}
+    record = replace(record, metrics=metrics_of(final)._asdict(), stream_metrics=stream_metrics,
+                     flow_metrics=flow_metrics)  # fmt: skip
+    write_record(folder, record)
+    return record
+
+
+__all__ = ["TrainOptions", "train_method", "evaluate_run", "flow_run_name"]
