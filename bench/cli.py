@@ -23,3 +23,7 @@ main.add_command(flow_eval)
 main.add_command(efficiency)
 main.add_command(train)
 main.add_command(evaluate)
+
+
+if __name__ == "__main__":
+    main()

@@ -24,6 +24,9 @@ class AllConfig:
     official: Path | None = None  # official split lists (required for hmdb51)
     allow_missing: bool = False
     val_groups: int = 2
+    size: tuple[int, int] | None = None  # extract: frame size (W, H) [default: 340x256 for ucf101/hmdb51]
+    short_side: int | None = None  # extract: resize the short side instead
+    fps: float | None = None  # extract: resample to this frame rate
 
 
 class StepResult(NamedTuple):
@@ -61,7 +64,8 @@ def _run_step(step: str, config: AllConfig, progress: bool) -> StepResult:
     common = {"root": config.root, "dataset": config.dataset}
     parallel = {"workers": config.workers, "backend": config.backend, "scheduler": config.scheduler}
     if step == "extract":
-        summary = run_extract(ExtractConfig(**common, **parallel, force=config.force), progress=progress)
+        frames = {"size": config.size, "short_side": config.short_side, "fps": config.fps}
+        summary = run_extract(ExtractConfig(**common, **parallel, **frames, force=config.force), progress=progress)
     elif step == "tvl1":
         summary = run_tvl1(TVL1Config(**common, **parallel, force=config.force), progress=progress)
     elif step == "shards":

@@ -27,3 +27,20 @@ def tiny_root(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("tiny")
     run_synth(preset("tiny", root=root, workers=2), progress=False)
     return root
+
+
+@pytest.fixture(scope="session")
+def tiny_prepared(tiny_root, tmp_path_factory) -> Path:
+    """A copy of ``tiny_root`` after ``ufsn-data all`` (frames, TV-L1, shards, splits); read-only.
+
+    Tests that train copy it (or use their own run names) so they do not see each other's runs.
+    """
+    import shutil
+
+    from pipeline.all_steps import AllConfig, run_all
+
+    root = tmp_path_factory.mktemp("tiny_prepared")
+    shutil.copytree(tiny_root / "synthetic", root / "synthetic")
+    report = run_all(AllConfig(root=root, dataset="synthetic", workers=2), progress=False)
+    assert report.ok, report
+    return root

@@ -9,6 +9,7 @@ the gradient that reaches the estimator.
 from __future__ import annotations
 
 import csv
+import io
 import itertools
 from collections.abc import Callable
 from pathlib import Path
@@ -43,17 +44,19 @@ def make_loader_factory(dataset, config: OptimConfig, ctx: DistContext, *, worke
     return loader_for_epoch
 
 
-def csv_logger(path: Path) -> Callable[[EpochStats], None]:
-    """Append one row per epoch (epoch, loss, accuracy, seconds, extras) to ``path``."""
+def csv_logger(path: Path) -> Callable[[list[EpochStats]], None]:
+    """Rewrite ``path`` atomically with one row per epoch (epoch, loss, accuracy, seconds, extras)."""
+    from pipeline.atomic import atomic_write_text
 
-    def log(stats: EpochStats) -> None:
-        new = not path.exists()
-        with path.open("a", newline="") as handle:
-            writer = csv.writer(handle)
-            if new:
-                writer.writerow(["epoch", "loss", "accuracy", "seconds", *sorted(stats.extra)])
+    def log(history: list[EpochStats]) -> None:
+        extras = sorted(history[-1].extra)
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(["epoch", "loss", "accuracy", "seconds", *extras])
+        for stats in history:
             writer.writerow([stats.epoch, f"{stats.loss:.5f}", f"{stats.accuracy:.4f}", f"{stats.seconds:.1f}",
-                             *(f"{stats.extra[k]:.5g}" for k in sorted(stats.extra))])  # fmt: skip
+                             *(f"{stats.extra.get(k, float('nan')):.5g}" for k in extras)])  # fmt: skip
+        atomic_write_text(path, buffer.getvalue())
 
     return log
 

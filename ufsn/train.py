@@ -158,7 +158,7 @@ def fit(
     is_main: bool = True,
     progress: bool = True,
     after_backward: Callable[[nn.Module], dict] | None = None,
-    log: Callable[[EpochStats], None] | None = None,
+    log: Callable[[list[EpochStats]], None] | None = None,
 ) -> FitResult:
     """Train for ``config.epochs`` with a checkpoint after every epoch; resume from it when asked.
 
@@ -168,12 +168,13 @@ def fit(
     optimizer = make_optimizer(model, config)
     scaler = torch.amp.GradScaler("cuda") if device.type == "cuda" else None
     inner = model.module if hasattr(model, "module") else model
-    start = 0
+    start, done = 0, []
     if resume and Path(checkpoint).exists():
         state = load_checkpoint(checkpoint, map_location=device)
         inner.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         start = int(state["epoch"])
+        done = [EpochStats(**row) for row in state.get("history", [])]
     history = []
     for epoch in range(start, config.epochs):
         for group in optimizer.param_groups:
@@ -183,14 +184,16 @@ def fit(
             step=step, scaler=scaler, progress=progress and is_main, after_backward=after_backward,
         )  # fmt: skip
         history.append(stats)
-        if log is not None and is_main:
-            log(stats)
         if is_main:
+            # The checkpoint carries the epoch log, so a run killed between the two writes below
+            # regenerates an exact log on resume (no epoch missing or doubled).
             save_checkpoint(
                 checkpoint,
                 {"model": inner.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch + 1,
-                 "config": meta, "optim": asdict(config)},
+                 "config": meta, "optim": asdict(config), "history": [s._asdict() for s in done + history]},
             )  # fmt: skip
+            if log is not None:
+                log(done + history)
         if not math.isfinite(stats.loss):
             raise NonFiniteLoss(f"epoch {epoch} ended with loss {stats.loss}")
     return FitResult(history, start)

@@ -24,10 +24,15 @@ from pipeline.commands.shards import parse_bytes
 )
 @click.option("--allow-missing", is_flag=True, help="Splits: warn instead of failing when a listed video is absent.")
 @click.option("--val-groups", type=click.IntRange(min=0), default=2, show_default=True, help="Splits: val groups.")
+@click.option("--size", help="Extract: frame size WxH [default: 340x256 for ucf101/hmdb51, native otherwise].")
+@click.option("--short-side", type=click.IntRange(min=8), help="Extract: resize the short side to this instead.")
+@click.option("--fps", type=click.FloatRange(min=0.1), help="Extract: resample to this frame rate.")
 @force_option
-def all_steps(root, dataset, workers, backend, scheduler, shard_size, official, allow_missing, val_groups, force):
+def all_steps(root, dataset, workers, backend, scheduler, shard_size, official, allow_missing, val_groups, size,
+              short_side, fps, force):  # fmt: skip
     """Run extract -> tvl1 -> shards -> splits, stopping at the first step that fails."""
     from pipeline.all_steps import STEPS, AllConfig, run_all
+    from pipeline.commands.options import parse_size
 
     config = AllConfig(
         root=root,
@@ -40,6 +45,9 @@ def all_steps(root, dataset, workers, backend, scheduler, shard_size, official, 
         official=official,
         allow_missing=allow_missing,
         val_groups=val_groups,
+        size=parse_size(size),
+        short_side=short_side,
+        fps=fps,
     )
     report = run_all(config)
     click.echo("summary:")
