@@ -39,6 +39,7 @@ class UFConfig:
     flow_config: str = "flow_synthetic.toml"  # stage-1 (train-flow) config, name in bench/configs or a path
     stage2: OptimConfig = OptimConfig()  # temporal classifier on the frozen estimator's flow
     stage3: OptimConfig = OptimConfig(epochs=1)  # end-to-end fine-tuning
+    stage3_max_iters: int = 0  # > 0: batches per stage-3 epoch (a fine-tuning budget; 0 = whole epochs)
     unsup_weight: float = 0.1  # lambda: classification loss + lambda x unsupervised flow loss in stage 3
     init_from_tvl1: bool = True  # start stage 2 from the tvl1 temporal classifier when that run exists
     supervised_flow: str = "auto"  # supflow's network: raft_small | oracle | auto (oracle on synthetic)

@@ -124,15 +124,18 @@ def train_method(opts: TrainOptions) -> RunRecord | None:
         meta.update(info)
         model = embedded_stream(exp, classes, estimator).freeze_estimator()
         meta["stage2_start"] = _init_from_tvl1(opts, exp, model, folder)
-        data = _dataset(opts.root, opts.dataset, exp, "rgbpair", "train")
-        last = "checkpoint.pt" if spec.temporal == "supervised" else "checkpoint-stage2.pt"
-        train_stream(model, data, exp.ufsn.stage2, ctx, checkpoint=folder / last, meta=meta,
-                     log_csv=folder / "train_log_stage2.csv", **common)  # fmt: skip
+        _stage2(opts, exp, model, folder, ctx, meta, common)
         if spec.temporal == "embedded":  # stage 3: end to end, classification + lambda x unsupervised loss
             model.freeze_estimator(False)
+            data = _dataset(opts.root, opts.dataset, exp, "rgbpair", "train")
+            stage3 = {**common, "max_iters": exp.input.max_iters or exp.ufsn.stage3_max_iters}
             train_stream(model, data, exp.ufsn.stage3, ctx, checkpoint=folder / "checkpoint.pt", meta=meta,
                          step=end_to_end_step(exp.ufsn.unsup_weight), after_backward=estimator_grad_norm,
-                         log_csv=folder / "train_log_stage3.csv", **common)  # fmt: skip
+                         log_csv=folder / "train_log_stage3.csv", **stage3)  # fmt: skip
+        elif ctx.is_main:  # supflow ends after stage 2: the whole stream is its checkpoint
+            from ufsn.checkpoint import save_checkpoint
+
+            save_checkpoint(folder / "checkpoint.pt", {"model": model.state_dict(), "config": meta})
     seconds = time.perf_counter() - start
     if not ctx.is_main:
         return None
@@ -142,6 +145,50 @@ def train_method(opts: TrainOptions) -> RunRecord | None:
         git_commit=git_commit(), created=now_iso(),
     )  # fmt: skip
     return evaluate_run(opts.root, opts.dataset, name, record=record, model=model, progress=opts.progress)
+
+
+def _stage2(opts: TrainOptions, exp: ExperimentConfig, model, folder: Path, ctx, meta: dict, common: dict) -> None:
+    """Temporal classifier on the frozen estimator's flow, cached once like TV-L1 (``flow_cache/``)."""
+    import shutil
+
+    from ufsn.checkpoint import load_checkpoint
+    from ufsn.data import ClipConfig, ClipDataset, open_reader
+    from ufsn.flow_cache import MixedReader, write_flow_cache
+    from ufsn.stages import train_stream
+
+    checkpoint = folder / "checkpoint-stage2.pt"
+    finished = checkpoint.is_file() and load_checkpoint(checkpoint)["epoch"] >= exp.ufsn.stage2.epochs
+    data = None
+    if not finished:
+        from pipeline.folder_reader import FolderReader
+        from pipeline.splits import read_split
+
+        rows = read_split(DatasetPaths(Path(opts.root), opts.dataset).split_csv(exp.split), exp.train_subsets)
+        base = open_reader(Path(opts.root), opts.dataset, _source(opts.root, opts.dataset, exp.input.source))
+        cache = folder / "flow_cache"
+        if ctx.is_main:
+            write_flow_cache(model.estimator, base, [r.video_id for r in rows], cache, device=ctx.device,
+                             progress=opts.progress)  # fmt: skip
+        if ctx.distributed:
+            import torch.distributed as dist
+
+            dist.barrier()
+        flow = FolderReader(Path(opts.root), opts.dataset, flow_ext="png", flow_dir=cache)
+        clip = ClipConfig(modality="flow", mode="train", segments=exp.input.segments,
+                          new_length=exp.input.flow_pairs, size=exp.input.crop)  # fmt: skip
+        data = ClipDataset(MixedReader(base, flow), [(r.video_id, r.label) for r in rows], clip)
+    train_stream(
+        model.classifier,
+        data,
+        exp.ufsn.stage2,
+        ctx,
+        checkpoint=checkpoint,
+        meta=meta,
+        log_csv=folder / "train_log_stage2.csv",
+        **{**common, "resume": common["resume"] or finished},
+    )
+    if ctx.is_main:
+        shutil.rmtree(folder / "flow_cache", ignore_errors=True)  # only needed while stage 2 trains
 
 
 def _weights(model) -> str:

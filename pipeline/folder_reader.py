@@ -24,9 +24,10 @@ class FolderReader:
     int per video, so a DataLoader worker lists each folder at most once).
     """
 
-    def __init__(self, root: Path, dataset: str, flow_ext: str = "jpg"):
+    def __init__(self, root: Path, dataset: str, flow_ext: str = "jpg", flow_dir: Path | None = None):
         self.paths = DatasetPaths(Path(root), dataset)
         self.flow_ext = flow_ext
+        self.flow_dir = Path(flow_dir) if flow_dir is not None else self.paths.tvl1  # another flow source
         self._counts: dict[tuple[str, str], int] = {}
 
     def _count(self, video_id: str, modality: str) -> int:
@@ -35,7 +36,7 @@ class FolderReader:
             if modality == "rgb":
                 self._counts[key] = count_items(inside(self.paths.frames, video_id), "img_")
             else:
-                self._counts[key] = count_items(inside(self.paths.tvl1, video_id), "flow_x_")
+                self._counts[key] = count_items(inside(self.flow_dir, video_id), "flow_x_")
         return self._counts[key]
 
     def has(self, video_id: str) -> bool:
@@ -57,7 +58,7 @@ class FolderReader:
 
     def read_flow(self, video_id: str, first: int, count: int) -> list[tuple[bytes, bytes]]:
         """(x, y) JPEG bytes of flow pairs ``first..first+count-1`` (0-based)."""
-        folder = inside(self.paths.tvl1, video_id)
+        folder = inside(self.flow_dir, video_id)
         pairs = []
         for i in range(first, first + count):
             x_name, y_name = flow_names(i + 1, self.flow_ext)
