@@ -59,6 +59,15 @@ def _conv(cin: int, cout: int, stride: int = 1, dilation: int = 1) -> nn.Sequent
     )
 
 
+def _zero_init(conv: nn.Conv2d) -> nn.Conv2d:
+    """Zero the layer that outputs a flow residual: training starts from zero flow, not from random
+    flows of a few pixels that the ``x2`` upsampling compounds over the levels (2.5 px EPE at init on
+    the synthetic set, where half the pixels are static)."""
+    nn.init.zeros_(conv.weight)
+    nn.init.zeros_(conv.bias)
+    return conv
+
+
 class FeaturePyramid(nn.Module):
     """Shallow shared encoder: per level a stride-2 conv and a conv."""
 
@@ -88,7 +97,7 @@ class FlowDecoder(nn.Module):
             layers.append(_conv(c, w))
             c = w
         self.body = nn.Sequential(*layers)
-        self.head = nn.Conv2d(c, 2, 3, padding=1)
+        self.head = _zero_init(nn.Conv2d(c, 2, 3, padding=1))
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         hidden = self.body(x)  # (B, widths[-1], H, W)
@@ -104,7 +113,7 @@ class ContextNet(nn.Module):
         for i, w in enumerate(widths):
             layers.append(_conv(c, w, dilation=2**i))
             c = w
-        layers.append(nn.Conv2d(c, 2, 3, padding=1))
+        layers.append(_zero_init(nn.Conv2d(c, 2, 3, padding=1)))
         self.body = nn.Sequential(*layers)
 
     def forward(self, hidden: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
