@@ -7,6 +7,7 @@ import click
 from bench.commands.efficiency import efficiency
 from bench.commands.flow_eval import flow_eval
 from bench.commands.perf import perf
+from bench.commands.study import ablations, compare
 from bench.commands.train import evaluate, train
 from bench.commands.train_flow import train_flow
 
@@ -23,6 +24,8 @@ main.add_command(flow_eval)
 main.add_command(efficiency)
 main.add_command(train)
 main.add_command(evaluate)
+main.add_command(compare)
+main.add_command(ablations)
 
 
 if __name__ == "__main__":

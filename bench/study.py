@@ -1,0 +1,106 @@
+"""The study: make sure the runs a table needs exist (train what is missing), then tabulate them.
+
+Tables regenerate from run records alone (``train=False``), so a changed table never retrains.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.runs import RunRecord, list_runs, run_dir, update_record
+from bench.tables import Measured
+
+COMPARE_METHODS = ("rgb", "tvl1", "supflow", "ufsn")
+ABLATION_METHODS = ("tvl1", "supflow", "ufsn-nocv-nms", "ufsn-nms", "ufsn")
+FLOW_VARIANTS = ("full", "nms", "nocv-nms", "oracle")
+
+
+@dataclass(frozen=True)
+class StudyOptions:
+    """Options shared by ``compare``, ``ablations``, ``figures`` and ``all``."""
+
+    root: Path
+    datasets: tuple[str, ...]
+    splits: tuple[int, ...] = (1, 2, 3)  # papers report the mean over the three official splits
+    results: Path = Path("results")
+    train: bool = True  # False (--no-train): tabulate what the run store holds
+    config: str | None = None  # experiment config (default: the dataset's name)
+    overrides: tuple[str, ...] = ()
+    device: str = "auto"
+    progress: bool = True
+
+
+def ensure_runs(opts: StudyOptions, methods: tuple[str, ...]) -> list[str]:
+    """Train every (dataset, split, method) without a record; half-finished runs resume. Returns run names made."""
+    from bench.train_method import TrainOptions, train_method
+
+    made = []
+    for dataset in opts.datasets:
+        for split in opts.splits:
+            for method in methods:
+                folder = run_dir(opts.root, dataset, f"{method}-split{split}")
+                if (folder / "record.json").is_file() or not opts.train:
+                    continue
+                options = TrainOptions(root=opts.root, dataset=dataset, method=method, split=split,
+                                       config=opts.config or dataset, overrides=opts.overrides,
+                                       resume=folder.exists(), device=opts.device, progress=opts.progress)  # fmt: skip
+                train_method(options)
+                made.append(folder.name)
+    return made
+
+
+def ensure_flow_eval(opts: StudyOptions, max_pairs: int = 400) -> None:
+    """EPE on the test split of every stage-1 run that lacks it (datasets with ground truth only)."""
+    from pipeline.paths import DatasetPaths
+    from ufsn.distributed import pick_device
+    from ufsn.flow_eval import FlowEvalConfig, evaluate_methods, flow_metrics, split_pairs
+    from ufsn.flow_train import load_estimator
+
+    for dataset in opts.datasets:
+        if not DatasetPaths(opts.root, dataset).flow_gt.is_dir():
+            continue
+        for split in opts.splits:
+            key = f"split{split}_test"
+            pairs = None
+            for variant in FLOW_VARIANTS:
+                folder = run_dir(opts.root, dataset, f"flow-{variant}-split{split}")
+                if not (folder / "record.json").is_file() or key in _flow_metrics(folder):
+                    continue
+                pairs = pairs or split_pairs(opts.root, dataset, split, "test", max_pairs)
+                device = pick_device(opts.device)
+                cfg = FlowEvalConfig(dataset=dataset, max_pairs=max_pairs, with_speed=False)
+                rows = list(evaluate_methods(load_estimator(folder / "checkpoint.pt", device), pairs, cfg, device))
+                update_record(folder, flow_metrics={**_flow_metrics(folder), key: flow_metrics(rows)})
+
+
+def _flow_metrics(folder: Path) -> dict:
+    from bench.runs import load_record
+
+    return load_record(folder).flow_metrics
+
+
+def _record_path(root: Path, record: RunRecord) -> str:
+    return str(run_dir(root, record.dataset, record.name) / "record.json")
+
+
+def measured(root: Path, datasets: tuple[str, ...]) -> tuple[list[Measured], list[Measured]]:
+    """Classification records and flow-source EPEs (stage-1 runs, and TV-L1 from their flow-eval)."""
+    runs, flows = [], []
+    for dataset in datasets:
+        for record in list_runs(root, dataset):
+            path = _record_path(root, record)
+            if record.metrics.get("top1") is not None:
+                label = ""
+                if record.method == "supflow":
+                    label = "oracle" if record.config.get("supervised_flow") == "oracle" else "RAFT-small"
+                runs.append(Measured(record.method, dataset, record.split, record.metrics["top1"], path, label))
+            test = record.flow_metrics.get(f"split{record.split}_test")
+            if record.method.startswith("flow-") and test:
+                nan = float("nan")
+                flows.append(Measured(record.method, dataset, record.split, nan, path, epe=test["epe"]))
+                tvl1 = test.get("references", {}).get("tvl1")
+                if tvl1 and not any(f.method == "flow-tvl1" and f.split == record.split and f.dataset == dataset
+                                    for f in flows):  # fmt: skip
+                    flows.append(Measured("flow-tvl1", dataset, record.split, nan, path, epe=tvl1["epe"]))
+    return runs, flows
