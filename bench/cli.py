@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from bench.commands.efficiency import efficiency
+from bench.commands.figures import all_tables, figures
 from bench.commands.flow_eval import flow_eval
 from bench.commands.perf import perf
 from bench.commands.study import ablations, compare
@@ -26,6 +27,8 @@ main.add_command(train)
 main.add_command(evaluate)
 main.add_command(compare)
 main.add_command(ablations)
+main.add_command(figures)
+main.add_command(all_tables)
 
 
 if __name__ == "__main__":
