@@ -22,6 +22,17 @@ def _tmp_prefix(final: Path) -> str:
     return f".{final.name}{TMP_MARK}{os.getpid()}-"
 
 
+def _process_state(pid: int) -> str | None:
+    """State letter of ``pid`` from /proc (``R``, ``S``, ``Z``...); None where /proc cannot tell."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name (field 2) is in parentheses and may itself hold spaces or ")".
+    fields = stat.rsplit(")", 1)[-1].split()
+    return fields[0] if fields else None
+
+
 def _owner_alive(path: Path) -> bool:
     try:
         pid = int(path.name.split(TMP_MARK, 1)[1].split("-", 1)[0])
@@ -34,8 +45,11 @@ def _owner_alive(path: Path) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
-    return True
+        pass  # someone else's live process; /proc may still say it is a zombie
+    # A SIGKILLed run's joblib workers can stay zombies (reparented to an init that never reaps,
+    # as in many containers): os.kill(pid, 0) succeeds on them but they will never write again.
+    # Without /proc (macOS) the signal test is all there is.
+    return _process_state(pid) not in ("Z", "X")
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from pipeline.atomic import TMP_MARK, atomic_write_text, is_temporary, remove_stale_temporaries
+from pipeline.atomic import atomic_write_text, remove_stale_temporaries
 from pipeline.manifest import ManifestRow
 
 
@@ -25,29 +24,9 @@ def is_done(row: ManifestRow | None, folder: Path, names: Callable[[int], tuple[
     return row is not None and row.status == "done" and folder_complete(folder, row.frames, names)
 
 
-def _zombie(pid: int) -> bool:
-    # A SIGKILLed run's workers can stay zombies (reparented to an init that never reaps, as in
-    # many containers); os.kill(pid, 0) calls them alive, /proc says they are dead.
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[-1].split()[0] in ("Z", "X")
-
-
 def clean_temporaries(folder: Path) -> int:
     """Delete temporaries in ``folder`` whose writer is dead (including zombies); return how many."""
-    removed = 0
-    if folder.is_dir():
-        for entry in folder.iterdir():
-            try:
-                pid = int(entry.name.split(TMP_MARK, 1)[1].split("-", 1)[0])
-            except (IndexError, ValueError):
-                continue
-            if is_temporary(entry) and entry.is_dir() and _zombie(pid):
-                shutil.rmtree(entry, ignore_errors=True)
-                removed += 1
-    return removed + remove_stale_temporaries(folder)
+    return remove_stale_temporaries(folder)
 
 
 def record_settings(path: Path, settings: dict, force: bool) -> None:
