@@ -5,6 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 DEMO_ROOT ?= data
+DEMO_RESULTS ?= results
 PYTEST_ARGS ?=
 
 BIN := $(VENV)/bin
@@ -26,8 +27,15 @@ install: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# The whole study on the synthetic demo preset: data, every method, the three tables and the figures.
 demo: $(STAMP)
+	@date +"%T demo: synth"
 	$(BIN)/ufsn-data synth --root $(DEMO_ROOT) --preset demo --workers 2
+	@date +"%T demo: data steps (extract, tvl1, shards, splits)"
+	$(BIN)/ufsn-data all --root $(DEMO_ROOT) --dataset synthetic --workers 2
+	@date +"%T demo: study (train every method, tables, figures)"
+	$(BIN)/ufsn-bench all --root $(DEMO_ROOT) --dataset synthetic --splits 1 --results $(DEMO_RESULTS) --no-progress
+	@date +"%T demo: done; tables in $(DEMO_RESULTS)/synthetic/"
 
 clean-venv:
 	rm -rf $(VENV)

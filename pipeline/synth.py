@@ -43,7 +43,7 @@ class SynthConfig:
 
 PRESETS: dict[str, SynthConfig] = {
     "tiny": SynthConfig(families=2, motions=2, clips=1, frames=8, width=64, height=64),
-    "demo": SynthConfig(families=4, motions=3, clips=2, frames=12, width=112, height=112),
+    "demo": SynthConfig(families=4, motions=3, clips=1, frames=10, width=80, height=80),
     "full": SynthConfig(families=6, motions=4, clips=4, frames=32, width=160, height=128),
 }
 
