@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from pipeline.commands.all import all_steps
+from pipeline.commands.check import check
 from pipeline.commands.extract import extract
 from pipeline.commands.shards import shards
 from pipeline.commands.splits import splits
@@ -26,3 +27,4 @@ main.add_command(verify)
 main.add_command(extract)
 main.add_command(tvl1)
 main.add_command(all_steps)
+main.add_command(check)
