@@ -53,11 +53,8 @@ class _CostVolumeFn(torch.autograd.Function):
         ctx.save_for_backward(f1, f2p)
         ctx.r = r
         k = 2 * r + 1
-        out = f1.new_empty(f1.shape[0], k * k, h, w)  # (B, K*K, H, W)
-        for dy in range(k):
-            for dx in range(k):
-                torch.sum(f1 * f2p[:, :, dy : dy + h, dx : dx + w], dim=1, out=out[:, dy * k + dx])
-        return out.div_(c)
+        costs = [(f1 * f2p[:, :, dy : dy + h, dx : dx + w]).sum(dim=1) for dy in range(k) for dx in range(k)]
+        return torch.stack(costs, dim=1).div_(c)  # (B, K*K, H, W)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
