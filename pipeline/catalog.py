@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 import splits as split_defs
 from pipeline.atomic import is_temporary
-from pipeline.paths import DatasetPaths
+from pipeline.paths import DatasetPaths, require_utf8_name
 
 VIDEO_SUFFIXES = (".avi", ".mp4", ".mkv", ".webm", ".mov", ".mpg", ".mpeg", ".flv", ".m4v")
 
@@ -98,6 +98,7 @@ def _from_videos(folder: Path) -> dict[str, VideoEntry]:
         for file in sorted(class_dir.iterdir()):
             if file.suffix.lower() not in VIDEO_SUFFIXES or is_temporary(file) or file.name.startswith("."):
                 continue
+            require_utf8_name(file)
             if file.stem in entries:
                 raise ValueError(f"{file}: video id {file.stem} also in {entries[file.stem].path}")
             entries[file.stem] = VideoEntry(file.stem, class_dir.name, file)

@@ -16,7 +16,7 @@ from typing import NamedTuple
 
 from pipeline.catalog import VIDEO_SUFFIXES, Definition, VideoEntry, class_of, load_definition
 from pipeline.official_lists import ListEntry, read_class_ind, read_hmdb_split, read_ucf_list
-from pipeline.paths import DatasetPaths
+from pipeline.paths import DatasetPaths, require_utf8_name
 
 # Published sizes: UCF-101 (Soomro et al., 2012) and HMDB-51 (Kuehne et al., 2011).
 EXPECTED_VIDEOS: dict[str, int] = {"ucf101": 13_320, "hmdb51": 6_766}
@@ -28,6 +28,7 @@ KINDS = (
     "empty-class",
     "count",
     "misfiled",
+    "bad-name",
     "unreadable",
     "bad-list",
     "listed-missing",
@@ -125,6 +126,12 @@ def _layout(paths: DatasetPaths, definition: Definition) -> tuple[list[Problem],
         if not videos:
             problems.append(Problem("empty-class", folder, "no video files"))
         for video in videos:
+            try:
+                require_utf8_name(video)
+            except ValueError:
+                # never handed to OpenCV: such a name crashes VideoCapture (segmentation fault)
+                problems.append(Problem("bad-name", video, "file name is not valid UTF-8; rename the file"))
+                continue
             if video.stem in entries:
                 problems.append(Problem("misfiled", video, f"video id also in {entries[video.stem].path}"))
                 continue

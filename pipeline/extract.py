@@ -84,6 +84,8 @@ def _write(path: Path, data) -> None:
         view = memoryview(data).cast("B")
         while view:  # a regular-file write can still return short (signal, quota)
             view = view[os.write(fd, view) :]
+    except OSError as exc:  # os.write names no file; a full disk should say where
+        raise OSError(exc.errno, exc.strerror, str(path)) from exc
     finally:
         os.close(fd)
 

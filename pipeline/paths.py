@@ -31,6 +31,24 @@ def inside(base: Path, relative: str | os.PathLike) -> Path:
     return base / rel
 
 
+def printable(path: str | os.PathLike) -> str:
+    """``path`` as text that any terminal and UTF-8 file can hold (undecodable bytes as ``\\xNN``)."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def require_utf8_name(path: Path) -> None:
+    """Raise ValueError naming ``path`` when its name is not valid UTF-8.
+
+    Such a name (a Latin-1 file from an old archive, say) crashes OpenCV's ``VideoCapture``
+    with a segmentation fault and cannot be written to a UTF-8 manifest or split file, so it
+    is refused up front with a message saying what to do.
+    """
+    try:
+        os.fsencode(path).decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValueError(f"{printable(path)}: file name is not valid UTF-8; rename the file") from None
+
+
 @dataclass(frozen=True)
 class DatasetPaths:
     """Every folder and file of one dataset under a data root."""

@@ -93,7 +93,10 @@ class ShardReader:
         handle = self._files.get(shard)
         if handle is None:
             path = inside(self.folder, shard)
-            handle = h5py.File(path, "r")
+            try:
+                handle = h5py.File(path, "r")
+            except OSError as exc:  # h5py's messages do not always name the file (truncation does not)
+                raise OSError(exc.errno, f"{path}: cannot open shard ({exc}); check with `ufsn-data verify`") from exc
             if handle.attrs.get("format") != FORMAT or not handle.attrs.get("complete", False):
                 raise ValueError(f"{path}: not a complete {FORMAT} file")
             self._files[shard] = handle

@@ -67,13 +67,14 @@ def _file_names(paths: DatasetPaths, video_id: str, flow_ext: str) -> tuple[list
     pairs = count_items(paths.flow_dir(video_id), "flow_x_")
     if frames == 0:
         raise ValueError(f"{paths.frame_dir(video_id)}: no frames")
-    if pairs != frames - 1:
-        raise ValueError(f"{paths.flow_dir(video_id)}: {pairs} flow pairs for {frames} frames (expected {frames - 1})")
     rgb = [paths.frame_dir(video_id) / frame_name(i) for i in range(1, frames + 1)]
     flow = [paths.flow_dir(video_id) / name for i in range(1, pairs + 1) for name in flow_names(i, flow_ext)]
+    # Gaps first: a frame missing from the middle would otherwise read as a flow count mismatch.
     for path in rgb + flow:
         if not path.is_file():
             raise ValueError(f"{path}: missing (frames must be numbered 1..N without gaps)")
+    if pairs != frames - 1:
+        raise ValueError(f"{paths.flow_dir(video_id)}: {pairs} flow pairs for {frames} frames (expected {frames - 1})")
     return rgb, flow
 
 

@@ -23,6 +23,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from pipeline.paths import require_utf8_name
+
 VIDEO_EXTENSIONS = (".avi", ".mp4", ".mkv", ".webm")
 
 
@@ -232,6 +234,7 @@ def find_videos(folder: Path) -> list[Path]:
     )
     seen: dict[str, Path] = {}
     for path in found:
+        require_utf8_name(path)
         if path.stem in seen:
             raise ValueError(f"two videos share the id {path.stem!r}: {seen[path.stem]} and {path}")
         seen[path.stem] = path

@@ -25,6 +25,7 @@ SHOWN_PER_KIND = 20  # a half-downloaded UCF-101 can miss thousands of listed na
 def check(root, dataset, official, workers, no_decode):
     """Check <root>/<dataset>/videos before extraction; exit 1 listing every problem."""
     from pipeline.check import KINDS, CheckConfig, run_check
+    from pipeline.paths import printable
 
     config = CheckConfig(root=root, dataset=dataset, official=official, workers=workers, decode=not no_decode)
     try:
@@ -34,7 +35,7 @@ def check(root, dataset, official, workers, no_decode):
     for kind in KINDS:
         found = [p for p in report.problems if p.kind == kind]
         for problem in found[:SHOWN_PER_KIND]:
-            click.echo(f"{kind}: {problem.path}: {problem.message}", err=True)
+            click.echo(f"{kind}: {printable(problem.path)}: {problem.message}", err=True)
         if len(found) > SHOWN_PER_KIND:
             click.echo(f"{kind}: ... and {len(found) - SHOWN_PER_KIND} more", err=True)
     classes = f"{report.classes_found}/{report.classes_expected}" if report.classes_expected else report.classes_found

@@ -59,4 +59,6 @@ def extract(root, dataset, videos, size, short_side, fps, quality, allow_truncat
         summary = run_extract(config)
     except (ValueError, FileNotFoundError) as exc:
         raise click.UsageError(str(exc)) from exc
+    except OSError as exc:  # an output folder that cannot be made or written: a message, not a traceback
+        raise click.ClickException(str(exc)) from exc
     finish(summary)

@@ -38,7 +38,7 @@ def shards(root, dataset, shard_size, force):
     config = ShardsConfig(root=root, dataset=dataset, shard_size=parse_bytes(shard_size), force=force)
     try:
         summary = run_shards(config)
-    except ValueError as exc:
+    except (OSError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(summary.line())
     if summary.failed:

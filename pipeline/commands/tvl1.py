@@ -100,6 +100,8 @@ def tvl1(root, dataset, bound, fmt, quality, device, workers, backend, scheduler
         summary = run_tvl1(config)
     except (ValueError, FileNotFoundError) as exc:
         raise click.UsageError(str(exc)) from exc
+    except OSError as exc:  # an output folder that cannot be made or written: a message, not a traceback
+        raise click.ClickException(str(exc)) from exc
     except RuntimeError as exc:
         raise click.ClickException(str(exc)) from exc
     finish(summary)
