@@ -79,3 +79,12 @@ def test_predict_keeps_order():
     x = torch.cat([b["input"] for b in _loader(0)])
     assert np.allclose(scores, model(x).detach().numpy(), atol=1e-6)
     assert ids == [f"v{j}" for j in range(24)] and labels.shape == (24,)
+
+
+def test_optimizer_choice():
+    from ufsn.train import make_optimizer
+
+    assert isinstance(make_optimizer(_Toy(), replace(CFG, optimizer="adam")), torch.optim.Adam)
+    assert isinstance(make_optimizer(_Toy(), CFG), torch.optim.SGD)
+    with pytest.raises(ValueError, match="valid: sgd, adam"):
+        make_optimizer(_Toy(), replace(CFG, optimizer="lbfgs"))

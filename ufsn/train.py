@@ -22,8 +22,9 @@ from ufsn.checkpoint import load_checkpoint, save_checkpoint
 
 @dataclass(frozen=True)
 class OptimConfig:
-    """SGD with momentum and TSN-style step decay of the learning rate."""
+    """SGD with momentum (TSN) or Adam, with TSN-style step decay of the learning rate."""
 
+    optimizer: str = "sgd"  # sgd (TSN, fine-tuning from ImageNet) | adam (from scratch in few steps)
     epochs: int = 10
     lr: float = 0.001  # TSN: 0.001 (RGB), 0.005 (flow), batch 256 on 8 GPUs
     lr_steps: tuple[int, ...] = (6, 8)  # epochs at which lr is multiplied by 0.1
@@ -130,9 +131,13 @@ def predict(
 
 
 def make_optimizer(model: nn.Module, config: OptimConfig) -> torch.optim.Optimizer:
-    """SGD over the parameters that require gradients."""
+    """SGD (momentum) or Adam over the parameters that require gradients; the error lists the valid names."""
     params = [p for p in model.parameters() if p.requires_grad]
-    return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
+    if config.optimizer == "adam":
+        return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+    raise ValueError(f"unknown optimizer {config.optimizer!r}; valid: sgd, adam")
 
 
 def lr_at(config: OptimConfig, epoch: int) -> float:
