@@ -6,17 +6,7 @@ from pathlib import Path
 
 import click
 
-from pipeline.paths import DATA_ENV, default_root
-
-
-def root_option(func):
-    return click.option(
-        "--root",
-        type=click.Path(file_okay=False, path_type=Path),
-        default=default_root,
-        show_default=f"${DATA_ENV} or ./data",
-        help="Data root holding one folder per dataset (runs are stored under <root>/<dataset>/runs).",
-    )(func)
+from pipeline.commands.options import root_option  # noqa: F401  (the same --root as ufsn-data)
 
 
 def results_option(func):
