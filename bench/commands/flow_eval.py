@@ -62,8 +62,14 @@ def resolve_checkpoint(root: Path, dataset: str, checkpoint: Path | None, run: s
 @click.option("--seconds", type=float, default=3.0, show_default=True, help="Timing window per speed measurement.")
 @click.option("--no-speed", is_flag=True, help="Accuracy only.")
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="CSV output (default: stdout table only).")
-def flow_eval(root, dataset, checkpoint, run, split, pairs_dir, max_pairs, size, threads, seconds, no_speed, out):
-    """End-point error and speed of the UF flow estimator against TV-L1, DIS and Farneback."""
+@click.argument("more_pairs", nargs=-1, type=click.Path(exists=True, file_okay=False, path_type=Path))
+def flow_eval(root, dataset, checkpoint, run, split, pairs_dir, max_pairs, size, threads, seconds, no_speed, out,
+              more_pairs):  # fmt: skip
+    """End-point error and speed of the UF flow estimator against TV-L1, DIS and Farneback.
+
+    Extra arguments are more pair folders, so a shell glob works: ``--pairs-dir .../middlebury_*``.
+    """
+    pairs_dir = (*pairs_dir, *more_pairs)
     from bench.runs import update_record
     from pipeline.paths import default_root
     from ufsn.flow_eval import FlowEvalConfig, evaluate_methods, flow_metrics, folder_pairs, markdown_table, split_pairs
