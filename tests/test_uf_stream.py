@@ -29,6 +29,9 @@ def test_shapes_and_classification_gradient_reaches_estimator():
     torch.manual_seed(0)
     pairs = 2
     estimator = FlowNet(FlowNetConfig(channels=(8, 12, 16), decoder_widths=(16, 8), context=False))
+    with torch.no_grad():  # FlowNet's flow heads start at zero; a stage-1 estimator has moved away from that
+        for p in estimator.parameters():
+            p.add_(0.05 * torch.randn_like(p))
     classifier = TSNStream(
         StreamConfig(in_channels=2 * pairs, num_classes=5, weights="random", dropout=0.0, partial_bn=False)
     )
