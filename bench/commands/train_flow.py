@@ -6,24 +6,7 @@ from pathlib import Path
 
 import click
 
-DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "flow_synthetic.toml"
-
-
-def load_flow_config(path: Path | None, **overrides):
-    """FlowTrainConfig from a TOML file (top-level keys, [net], [loss]) plus command-line overrides."""
-    import tomllib
-
-    from ufsn.flow_train import FlowTrainConfig
-
-    data = {}
-    if path is not None:
-        with Path(path).open("rb") as f:
-            data = tomllib.load(f)
-    data.update({k: v for k, v in overrides.items() if v is not None})
-    try:
-        return FlowTrainConfig.from_dict(data)
-    except TypeError as exc:
-        raise click.BadParameter(f"{path}: {exc}") from exc
+DEFAULT_CONFIG = "flow_synthetic.toml"  # in bench/configs
 
 
 @click.command("train-flow")
@@ -43,34 +26,28 @@ def load_flow_config(path: Path | None, **overrides):
 @click.option("--no-progress", is_flag=True, help="No tqdm bar.")
 def train_flow(root, dataset, variant, split, config_path, steps, max_minutes, name, resume, force, no_progress):
     """Train the flow estimator (stage 1) and write its run record and checkpoint."""
-    from bench.runs import RunRecord, git_commit, now_iso, prepare_run, write_record
+    from bench.runs import run_dir
+    from bench.stage1 import load_flow_config, train_flow_run
     from pipeline.paths import default_root
     from ufsn.flow_train import NonFiniteLoss
-    from ufsn.flow_train import train_flow as run
 
     root = root or default_root()
-    cfg = load_flow_config(
-        config_path or DEFAULT_CONFIG, root=str(root), dataset=dataset, variant=variant, split=split,
-        steps=steps, max_minutes=max_minutes,
-    )  # fmt: skip
-    name = name or f"flow-{variant}-split{split}"
     try:
-        folder = prepare_run(root, dataset, name, resume=resume, force=force)
-    except FileExistsError as exc:
-        raise click.ClickException(str(exc)) from exc
+        cfg = load_flow_config(
+            config_path or DEFAULT_CONFIG, root=str(root), dataset=dataset, variant=variant, split=split,
+            steps=steps, max_minutes=max_minutes,
+        )  # fmt: skip
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
     try:
-        result = run(cfg, folder, resume=resume, progress=not no_progress)
-    except NonFiniteLoss as exc:
+        record = train_flow_run(cfg, name=name, resume=resume, force=force, progress=not no_progress)
+    except (FileExistsError, NonFiniteLoss) as exc:
         raise click.ClickException(str(exc)) from exc
-    record = RunRecord(
-        name=name, method=f"flow-{variant}", dataset=dataset, split=split,
-        flow_metrics={"val_epe": result.val_epe, "steps": result.steps, "stopped_early": result.stopped_early},
-        params=result.params, config=cfg.to_dict(), weights="random", device=result.device,
-        seconds=round(result.seconds, 1), git_commit=git_commit(), created=now_iso(),
-    )  # fmt: skip
-    write_record(folder, record)
-    val = "n/a" if result.val_epe is None else f"{result.val_epe:.3f} px"
+    result = record.flow_metrics
+    folder = run_dir(root, dataset, record.name)
+    name = record.name
+    val = "n/a" if result["val_epe"] is None else f"{result['val_epe']:.3f} px"
     click.echo(
-        f"{name}: {result.steps} steps in {result.seconds / 60:.1f} min, {result.params:,} params, val EPE {val}"
+        f"{name}: {result['steps']} steps in {record.seconds / 60:.1f} min, {record.params:,} params, val EPE {val}"
     )
     click.echo(f"run folder: {folder}")
