@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from pipeline.commands.options import dataset_option, force_option, parse_size, root_option, workers_option
-from pipeline.commands.parallel_options import backend_options, finish
+from pipeline.commands.parallel_options import backend_options, run_step
 
 
 @click.command("extract")
@@ -40,25 +40,22 @@ def extract(root, dataset, videos, size, short_side, fps, quality, allow_truncat
     from pipeline.extract import ExtractConfig, run_extract
 
     native = size is not None and size.lower() == "native"
-    try:
-        config = ExtractConfig(
-            root=root,
-            dataset=dataset,
-            videos=videos,
-            size=None if native else parse_size(size),
-            short_side=short_side,
-            native=native,
-            fps=fps,
-            quality=quality,
-            allow_truncated=allow_truncated,
-            workers=workers,
-            backend=backend,
-            scheduler=scheduler,
-            force=force,
+    run_step(
+        lambda: run_extract(
+            ExtractConfig(
+                root=root,
+                dataset=dataset,
+                videos=videos,
+                size=None if native else parse_size(size),
+                short_side=short_side,
+                native=native,
+                fps=fps,
+                quality=quality,
+                allow_truncated=allow_truncated,
+                workers=workers,
+                backend=backend,
+                scheduler=scheduler,
+                force=force,
+            )
         )
-        summary = run_extract(config)
-    except (ValueError, FileNotFoundError) as exc:
-        raise click.UsageError(str(exc)) from exc
-    except OSError as exc:  # an output folder that cannot be made or written: a message, not a traceback
-        raise click.ClickException(str(exc)) from exc
-    finish(summary)
+    )

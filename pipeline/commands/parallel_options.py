@@ -22,6 +22,21 @@ def backend_options(func):
     )(func)
 
 
+def run_step(step) -> None:
+    """Run ``step()`` (build the config, run the batch step) and report like every per-video command.
+
+    Bad options or inputs are usage errors; an output folder that cannot be made or written (OSError)
+    or a device error (RuntimeError) is a one-line message, not a traceback. Then :func:`finish`.
+    """
+    try:
+        summary = step()
+    except (ValueError, FileNotFoundError) as exc:
+        raise click.UsageError(str(exc)) from exc
+    except (OSError, RuntimeError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    finish(summary)
+
+
 def finish(summary) -> None:
     """Print the step summary; exit 1 when any video failed."""
     click.echo(summary.line())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from pipeline.commands.options import dataset_option, force_option, root_option, workers_option
-from pipeline.commands.parallel_options import backend_options, finish
+from pipeline.commands.parallel_options import backend_options, run_step
 
 # Defaults below are OpenCV's cv::optflow::DualTVL1OpticalFlow::create defaults (see TVL1Params).
 
@@ -83,25 +83,20 @@ def tvl1(root, dataset, bound, fmt, quality, device, workers, backend, scheduler
     """Compute TV-L1 flow: ROOT/DATASET/tvl1/<video_id>/flow_x_00001.jpg, flow_y_00001.jpg ..."""
     from pipeline.tvl1 import TVL1Config, TVL1Params, run_tvl1
 
-    try:
-        config = TVL1Config(
-            root=root,
-            dataset=dataset,
-            params=TVL1Params(**params),
-            bound=bound,
-            format=fmt,
-            quality=quality,
-            device=device,
-            workers=workers,
-            backend=backend,
-            scheduler=scheduler,
-            force=force,
+    run_step(
+        lambda: run_tvl1(
+            TVL1Config(
+                root=root,
+                dataset=dataset,
+                params=TVL1Params(**params),
+                bound=bound,
+                format=fmt,
+                quality=quality,
+                device=device,
+                workers=workers,
+                backend=backend,
+                scheduler=scheduler,
+                force=force,
+            )
         )
-        summary = run_tvl1(config)
-    except (ValueError, FileNotFoundError) as exc:
-        raise click.UsageError(str(exc)) from exc
-    except OSError as exc:  # an output folder that cannot be made or written: a message, not a traceback
-        raise click.ClickException(str(exc)) from exc
-    except RuntimeError as exc:
-        raise click.ClickException(str(exc)) from exc
-    finish(summary)
+    )
