@@ -32,3 +32,12 @@ def test_overrides_and_errors(tmp_path):
         load_experiment(str(bad))
     with pytest.raises(FileNotFoundError, match="nope"):
         load_experiment("nope")
+
+
+@pytest.mark.parametrize("name", ["synthetic", "ucf101", "hmdb51", "tiny"])
+def test_stage1_config_named_by_each_experiment_loads(name):
+    from bench.stage1 import load_flow_config
+
+    flow = load_flow_config(load_experiment(name).ufsn.flow_config)
+    assert flow.net.output_level >= 1 and len(flow.net.channels) >= flow.net.output_level
+    assert 0 < flow.lr < 1e-2 and flow.steps > 0
