@@ -34,7 +34,7 @@ class SynthConfig:
     frames: int = 12  # frames per clip
     width: int = 112
     height: int = 112
-    max_motion: float = 8.0  # largest displacement, px/frame
+    max_motion: float = 5.0  # largest actor speed, px/frame (speeds are log-uniform from 1 px/frame)
     seed: int = 0
     workers: int = 1
     quality: int = 95  # MJPG quality
