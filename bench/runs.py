@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pipeline.atomic import atomic_write_text
+from pipeline.atomic import atomic_write_text, remove_stale_temporaries
 from pipeline.paths import DatasetPaths
 
 RECORD = "record.json"
@@ -78,6 +78,8 @@ def prepare_run(root: Path, dataset: str, name: str, *, resume: bool = False, fo
             raise FileExistsError(f"run {folder} exists; use --resume to continue it or --force to replace it")
         shutil.rmtree(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    # A run killed while saving leaves .checkpoint.pt.tmp-<pid>-* (as large as a checkpoint); never read.
+    remove_stale_temporaries(folder)
     return folder
 
 

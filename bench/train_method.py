@@ -91,6 +91,8 @@ def _params(*models) -> int:
 
 def train_method(opts: TrainOptions) -> RunRecord | None:
     """Train ``opts.method`` (and whatever runs it needs), evaluate it and write its run; None on DDP ranks > 0."""
+    import torch
+
     from ufsn.distributed import init_distributed
     from ufsn.stages import end_to_end_step, estimator_grad_norm, train_stream
 
@@ -109,12 +111,16 @@ def train_method(opts: TrainOptions) -> RunRecord | None:
                   progress=opts.progress)  # fmt: skip
     meta = {"experiment": to_dict(exp), "method": opts.method, "classes": classes}
     start = time.perf_counter()
+    # The config's seed fixes the initial weights (the sampler and augmentation are seeded per epoch),
+    # so a run is reproducible and a killed-and-resumed run ends with the weights of an uninterrupted one.
     if spec.temporal is None:
+        torch.manual_seed(exp.seed)
         model = spatial_stream(exp, classes)
         train_stream(model, _dataset(opts.root, opts.dataset, exp, "rgb", "train"), exp.spatial_optim, ctx,
                      checkpoint=folder / "checkpoint.pt", meta=meta, log_csv=folder / "train_log.csv",
                      **common)  # fmt: skip
     elif spec.temporal == "tvl1":
+        torch.manual_seed(exp.seed)
         model = temporal_classifier(exp, classes)
         train_stream(model, _dataset(opts.root, opts.dataset, exp, "flow", "train"), exp.temporal_optim, ctx,
                      checkpoint=folder / "checkpoint.pt", meta=meta, log_csv=folder / "train_log.csv",
@@ -122,6 +128,7 @@ def train_method(opts: TrainOptions) -> RunRecord | None:
     else:
         estimator, info = _estimator(opts, exp, spec.temporal, spec.flow_variant, ctx.device)
         meta.update(info)
+        torch.manual_seed(exp.seed)  # after _estimator: it may have trained stage 1, which moves the RNG
         model = embedded_stream(exp, classes, estimator).freeze_estimator()
         meta["stage2_start"] = _init_from_tvl1(opts, exp, model, folder)
         _stage2(opts, exp, model, folder, ctx, meta, common)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import tempfile
@@ -38,6 +39,11 @@ def _owner_alive(path: Path) -> bool:
         pid = int(path.name.split(TMP_MARK, 1)[1].split("-", 1)[0])
     except (IndexError, ValueError):
         return False
+    return pid_alive(pid)
+
+
+def pid_alive(pid: int) -> bool:
+    """True while process ``pid`` of this host may still write: it exists and is not a zombie."""
     if pid == os.getpid():
         return True
     try:
@@ -87,12 +93,34 @@ def atomic_dir(final: Path) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=_tmp_prefix(final)))
     try:
         yield tmp
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
+        _replace_dir(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _replace_dir(tmp: Path, final: Path) -> None:
+    """Rename ``tmp`` to ``final``, replacing a complete ``final``, also while another writer does the same.
+
+    rename(2) cannot replace a non-empty folder, and "remove, then rename" fails with ENOTEMPTY
+    when a second writer renames its own folder in between (two runs on one dataset). So the
+    current ``final`` is moved aside under a temporary name (atomic; only one writer wins) and
+    the rename retried. A reader sees the old folder, no folder, or a new one; never a mix.
+    """
+    while True:
+        try:
+            os.replace(tmp, final)
+            return
+        except OSError as exc:
+            if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                raise
+        aside = Path(tempfile.mkdtemp(dir=final.parent, prefix=_tmp_prefix(final)))
+        try:
+            os.replace(final, aside)  # onto an empty folder: allowed
+        except FileNotFoundError:  # another writer moved it first
+            aside.rmdir()
+            continue
+        shutil.rmtree(aside, ignore_errors=True)
 
 
 def remove_stale_temporaries(folder: Path) -> int:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from pipeline.atomic import atomic_dir
+from pipeline.claim import ClaimedStep, folder_identity, remove_stale_claims
 from pipeline.manifest import ManifestRow, StepSummary, read_manifest
 from pipeline.parallel import ParallelOptions, run_tasks
 from pipeline.paths import DatasetPaths, frame_name
@@ -63,6 +64,7 @@ class ExtractTask(NamedTuple):
     video: Path
     out: Path
     settings: FrameSettings
+    seen: int = 0  # folder_identity(out) when planned: a concurrent run's finished folder has another
 
 
 def resolved_size(config: ExtractConfig) -> tuple[int, int] | None:
@@ -154,6 +156,7 @@ def run_extract(config: ExtractConfig, progress: bool = True) -> StepSummary:
     paths.frames.mkdir(parents=True, exist_ok=True)
     record_settings(paths.frames / SETTINGS_FILE, _settings_record(config, settings), config.force)
     clean_temporaries(paths.frames)
+    remove_stale_claims(paths.frames)
     manifest = paths.manifest_csv(STEP)
     previous = read_manifest(manifest)
     kept: dict[str, ManifestRow] = {}
@@ -164,10 +167,12 @@ def run_extract(config: ExtractConfig, progress: bool = True) -> StepSummary:
         if not config.force and is_done(previous.get(vid), out, frame_files):
             kept[vid] = previous[vid]
         else:
-            tasks.append(ExtractTask(vid, video, out, settings))
+            tasks.append(ExtractTask(vid, video, out, settings, folder_identity(out)))
     # Rows of videos outside this run (another --videos folder) stay in the manifest, uncounted.
     # Largest first (by bytes): a long video dispatched last would leave the other workers idle.
     tasks.sort(key=lambda task: -task.video.stat().st_size)
     current = {video.stem for video in videos}
     others = {vid: row for vid, row in previous.items() if vid not in current}
-    return run_tasks(STEP, extract_video, tasks, kept, manifest, options, others)
+    # Claims: a second run started on the same dataset does the videos this one has not reached.
+    step = ClaimedStep(extract_video, frame_files)
+    return run_tasks(STEP, step, tasks, kept, manifest, options, others, then=step.waiting())

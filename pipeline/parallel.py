@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from pipeline.claim import CONCURRENT_NOTE, Deferred
 from pipeline.manifest import ManifestRow, StepSummary, summarize, write_manifest
 
 BACKENDS = ("local", "dask")
@@ -49,7 +50,10 @@ def one_line(text: str) -> str:
 
 
 def guarded(func: Callable[[Task], ManifestRow], task: Task) -> ManifestRow:
-    """Run ``func(task)`` with one OpenCV thread; an exception becomes a ``failed`` row with its reason."""
+    """Run ``func(task)`` with one OpenCV thread; an exception becomes a ``failed`` row with its reason.
+
+    ``func`` may also return :class:`~pipeline.claim.Deferred` (another run holds the video); it is passed on.
+    """
     import cv2
 
     threads = cv2.getNumThreads()
@@ -92,29 +96,49 @@ def _dask(func, tasks: Sequence[Task], scheduler: str) -> Iterator[ManifestRow]:
             future.release()
 
 
+def _run(func, tasks: Sequence[Task], options: ParallelOptions) -> Iterator[ManifestRow | Deferred]:
+    if options.backend == "dask":
+        return _dask(func, tasks, options.scheduler)
+    return _local(func, tasks, options.workers)
+
+
+def _two_passes(func, tasks: Sequence[Task], options: ParallelOptions, then) -> Iterator[ManifestRow]:
+    """Rows of every task; tasks deferred by ``func`` (claimed by another run) go through ``then`` at the end."""
+    deferred = []
+    by_id = {task.video_id: task for task in tasks}
+    for row in _run(func, tasks, options):
+        if isinstance(row, Deferred):
+            deferred.append(by_id[row.video_id])
+        else:
+            yield row
+    if deferred:
+        yield from _run(then or func, deferred, options)
+
+
 def run_tasks(
     step: str,
-    func: Callable[[Task], ManifestRow],
+    func: Callable[[Task], ManifestRow | Deferred],
     tasks: Sequence[Task],
     kept: dict[str, ManifestRow],
     manifest: Path,
     options: ParallelOptions,
     others: dict[str, ManifestRow] | None = None,
+    then: Callable[[Task], ManifestRow] | None = None,
 ) -> StepSummary:
     """Run ``func`` on every task and keep ``manifest`` written with their rows.
 
     ``kept`` holds the rows of this run's videos skipped by resume, ``others`` rows of videos
     outside this run (written back unchanged, not counted). The summary counts this run's videos.
+    Tasks for which ``func`` returns ``Deferred`` run again through ``then`` after all the others
+    (a :class:`~pipeline.claim.ClaimedStep` and its ``waiting()`` version).
     """
     from tqdm import tqdm
 
     start = time.perf_counter()
     rows = {**(others or {}), **kept}
-    results = (
-        _dask(func, tasks, options.scheduler) if options.backend == "dask" else _local(func, tasks, options.workers)
-    )
+    results = _two_passes(func, tasks, options, then)
     bar = tqdm(total=len(tasks), unit="video", desc=step, disable=not options.progress, dynamic_ncols=True)
-    frames = failed = 0
+    frames = failed = by_others = 0
     last_flush = time.monotonic()
     try:
         write_manifest(manifest, rows)
@@ -122,6 +146,7 @@ def run_tasks(
             rows[row.video_id] = row
             frames += row.frames
             failed += row.status == "failed"
+            by_others += row.error == CONCURRENT_NOTE
             bar.update(1)
             elapsed = max(time.perf_counter() - start, 1e-9)
             bar.set_postfix_str(f"{frames / elapsed:.0f} frames/s, {failed} failed", refresh=False)
@@ -134,4 +159,6 @@ def run_tasks(
         write_manifest(manifest, rows)
     ids = set(kept) | {task.video_id for task in tasks}
     counts = summarize({vid: row for vid, row in rows.items() if vid in ids})
-    return StepSummary(step, counts["done"], counts["failed"], counts["skipped"], manifest, time.perf_counter() - start)
+    return StepSummary(
+        step, counts["done"], counts["failed"], counts["skipped"], manifest, time.perf_counter() - start, by_others
+    )

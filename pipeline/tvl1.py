@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import shutil
 import time
@@ -12,6 +13,7 @@ from typing import NamedTuple
 import numpy as np
 
 from pipeline.atomic import atomic_dir, is_temporary
+from pipeline.claim import ClaimedStep, folder_identity, remove_stale_claims
 from pipeline.flowcode import DEFAULT_BOUND, quantize_flow
 from pipeline.manifest import ManifestRow, StepSummary, read_manifest
 from pipeline.parallel import ParallelOptions, run_tasks
@@ -154,6 +156,7 @@ class TVL1Task(NamedTuple):
     expected: int  # frame count from the extract manifest (0 = unknown)
     out: Path
     settings: FlowSettings
+    seen: int = 0  # folder_identity(out) when planned: a concurrent run's finished folder has another
 
 
 def list_frames(folder: Path, expected: int = 0) -> list[Path]:
@@ -238,6 +241,7 @@ def run_tvl1(config: TVL1Config, progress: bool = True) -> StepSummary:
     paths.tvl1.mkdir(parents=True, exist_ok=True)
     record_settings(paths.tvl1 / SETTINGS_FILE, _settings_record(config), config.force)
     clean_temporaries(paths.tvl1)
+    remove_stale_claims(paths.tvl1)
     extracted = read_manifest(paths.manifest_csv("extract"))
     folders = sorted(p for p in paths.frames.iterdir() if p.is_dir() and not is_temporary(p))
     manifest = paths.manifest_csv(STEP)
@@ -253,9 +257,11 @@ def run_tvl1(config: TVL1Config, progress: bool = True) -> StepSummary:
             continue
         row = extracted.get(vid)
         expected = row.frames if row is not None and row.status == "done" else 0
-        tasks.append(TVL1Task(vid, folder, expected, out, settings))
+        tasks.append(TVL1Task(vid, folder, expected, out, settings, folder_identity(out)))
     # Longest first: a long video dispatched last would leave the other workers idle.
     tasks.sort(key=lambda task: -sum(1 for _ in task.frames.iterdir()))
     current = {folder.name for folder in folders}
     others = {vid: row for vid, row in previous.items() if vid not in current}
-    return run_tasks(STEP, tvl1_video, tasks, kept, manifest, options, others)
+    # Claims: a second run started on the same dataset does the videos this one has not reached.
+    step = ClaimedStep(tvl1_video, functools.partial(pair_files, ext=config.format))
+    return run_tasks(STEP, step, tasks, kept, manifest, options, others, then=step.waiting())

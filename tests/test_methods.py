@@ -73,7 +73,7 @@ def test_ddp_two_processes_match_one(tiny_prepared, tmp_path):
     ddp = subprocess.run([*torchrun, str(TESTS / "ddp_train_check.py"), str(tiny_prepared), str(tmp_path / "ddp.pt"),
                           "4"], env=env, capture_output=True, text=True)  # fmt: skip
     assert ddp.returncode == 0, ddp.stderr[-3000:]
-    a, b = torch.load(tmp_path / "single.pt"), torch.load(tmp_path / "ddp.pt")
+    a, b = torch.load(tmp_path / "single.pt", weights_only=True), torch.load(tmp_path / "ddp.pt", weights_only=True)
     assert (tmp_path / "single.ckpt").exists() and (tmp_path / "ddp.ckpt").exists()
     moved = max((a[k].float() - b[k].float()).abs().max().item() for k in a)
     assert moved < 1e-4  # tolerance: float summation order of the gradient all-reduce
