@@ -126,3 +126,36 @@ def test_cli_train_flow_writes_record_and_refuses_overwrite(tiny_root, tmp_path)
     again = CliRunner().invoke(main, args)
     assert again.exit_code != 0 and "--resume" in again.output
     assert CliRunner().invoke(main, [*args, "--force"]).exit_code == 0
+
+
+def test_motion_crops_land_on_the_moving_patch():
+    from ufsn.flow_augment import motion_crop_corners
+
+    img1 = torch.full((2, 3, 40, 60), 0.5)
+    img2 = img1.clone()
+    img2[0, :, 20:30, 40:50] = 1.0  # sample 0 changes only in this 10x10 patch
+    img2[1, :, 0:10, 0:10] = 0.0  # sample 1 in the top-left corner
+    g = torch.Generator().manual_seed(0)
+    hits = torch.zeros(2)
+    for _ in range(50):
+        corners = motion_crop_corners(img1, img2, (16, 16), g, uniform=0.05)  # (2, 2) as (y0, x0)
+        y0, x0 = corners[0].tolist()
+        hits[0] += (y0 < 30 and y0 + 16 > 20 and x0 < 50 and x0 + 16 > 40)
+        y1, x1 = corners[1].tolist()
+        hits[1] += (y1 < 10 and x1 < 10)
+    # with 5% uniform mass, the window overlaps the patch in > 80% of the draws (uniform crops: ~25%)
+    assert hits[0] > 40 and hits[1] > 40
+
+
+def test_geometric_with_motion_crops_keeps_flow_signs(tiny_root):
+    paths = DatasetPaths(tiny_root, "synthetic")
+    bank = load_bank(paths, split_videos(paths, 1, ("test",))[:4])
+    img1, img2, flow, noc = bank.batch(_moving(bank, 8))
+    g = torch.Generator().manual_seed(0)
+    a1, a2, af, an = geometric(img1, img2, flow, noc, g, crop=(40, 40), motion_crops=True)
+    assert a1.shape == (8, 3, 40, 40) and af.shape == (8, 2, 40, 40)
+    warped, valid = warp(a2, af)
+    mask = valid * an
+    err = ((warped - a1).abs() * mask).sum() / mask.sum()
+    wrong, _ = warp(a2, -af)
+    assert err < 0.6 * ((wrong - a1).abs() * mask).sum() / mask.sum()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 
 def photometric(img1: torch.Tensor, img2: torch.Tensor, gen: torch.Generator, strength: float = 0.2):
@@ -26,8 +27,33 @@ def photometric(img1: torch.Tensor, img2: torch.Tensor, gen: torch.Generator, st
     return out[0], out[1]
 
 
-def geometric(img1, img2, flow, noc, gen: torch.Generator, crop: tuple[int, int] | None):
-    """Random crop (one window per batch), then per-sample horizontal / vertical flips.
+def crop_scores(img1: torch.Tensor, img2: torch.Tensor, crop: tuple[int, int]) -> torch.Tensor:
+    """Mean absolute frame difference inside every crop window: (B, H - ch + 1, W - cw + 1).
+
+    Uses the images only (no ground truth), so it is allowed in unsupervised training.
+    """
+    diff = (img1 - img2).abs().mean(dim=1, keepdim=True)  # (B, 1, H, W)
+    return F.avg_pool2d(diff, kernel_size=crop, stride=1).squeeze(1)  # (B, H-ch+1, W-cw+1)
+
+
+def motion_crop_corners(img1, img2, crop: tuple[int, int], gen: torch.Generator, uniform: float = 0.25):
+    """Per-sample top-left corners drawn with probability proportional to the window's frame
+    difference (plus ``uniform`` of the mean, so static windows still occur). (B, 2) as (y0, x0).
+
+    Where most pixels are static (the synthetic set: actors cover a small part of the frame),
+    uniform crops give the loss few moving pixels; these crops put the actors in most batches.
+    """
+    scores = crop_scores(img1, img2, crop)  # (B, h', w')
+    b, hh, ww = scores.shape
+    flat = scores.reshape(b, -1)  # (B, h' * w')
+    weights = flat + uniform * flat.mean(dim=1, keepdim=True) + 1e-8  # (B, h' * w')
+    pick = torch.multinomial(weights, 1, generator=gen).squeeze(1)  # (B,)
+    return torch.stack([pick // ww, pick % ww], dim=1)  # (B, 2)
+
+
+def geometric(img1, img2, flow, noc, gen: torch.Generator, crop: tuple[int, int] | None, motion_crops: bool = False):
+    """Random crop (one window per batch, or per sample at moving windows with ``motion_crops``),
+    then per-sample horizontal / vertical flips.
 
     A horizontal flip mirrors x, so the flow's x component changes sign (and is mirrored with the
     image); a vertical flip negates y. A crop translates both frames equally: flow unchanged.
@@ -35,9 +61,16 @@ def geometric(img1, img2, flow, noc, gen: torch.Generator, crop: tuple[int, int]
     if crop is not None:
         h, w = img1.shape[-2:]
         ch, cw = min(crop[0], h), min(crop[1], w)
-        y0 = int(torch.randint(0, h - ch + 1, (1,), generator=gen))
-        x0 = int(torch.randint(0, w - cw + 1, (1,), generator=gen))
-        img1, img2, flow, noc = (t[..., y0 : y0 + ch, x0 : x0 + cw] for t in (img1, img2, flow, noc))  # (B, C, ch, cw)
+        if motion_crops:
+            corners = motion_crop_corners(img1, img2, (ch, cw), gen).tolist()  # B x [y0, x0]
+            img1, img2, flow, noc = (
+                torch.stack([t[i, :, y0 : y0 + ch, x0 : x0 + cw] for i, (y0, x0) in enumerate(corners)])
+                for t in (img1, img2, flow, noc)
+            )  # (B, C, ch, cw) each
+        else:
+            y0 = int(torch.randint(0, h - ch + 1, (1,), generator=gen))
+            x0 = int(torch.randint(0, w - cw + 1, (1,), generator=gen))
+            img1, img2, flow, noc = (t[..., y0 : y0 + ch, x0 : x0 + cw] for t in (img1, img2, flow, noc))  # (B, C, ch, cw)
     b = img1.shape[0]
     hflip = torch.rand(b, generator=gen) < 0.5  # (B,)
     vflip = torch.rand(b, generator=gen) < 0.5  # (B,)

@@ -52,6 +52,7 @@ class FlowTrainConfig:
     lr_decay: float = 0.25  # step decay factor
     grad_clip: float = 10.0  # max global gradient norm
     crop: tuple[int, int] | None = (96, 96)  # random crop (H, W); None trains on full frames
+    motion_crops: bool = False  # per-sample crops drawn where the frame difference is large (images only)
     photometric: float = 0.2  # strength of brightness / contrast / colour / gamma jitter (0 = off)
     bidirectional: bool = True  # also estimate img2 -> img1 (needed for the occlusion check; 2x data)
     occlusion_warmup: int = 800  # steps before the forward-backward occlusion mask is used (-1 = never)
@@ -221,7 +222,7 @@ def train_flow(cfg: FlowTrainConfig, run_dir: Path, *, resume: bool = False, pro
             group["lr"] = lr
         idx = torch.randint(0, bank.pairs, (cfg.batch_size,), generator=gen)
         img1, img2, flow, noc = bank.batch(idx)
-        img1, img2, flow, noc = geometric(img1, img2, flow, noc, gen, cfg.crop)
+        img1, img2, flow, noc = geometric(img1, img2, flow, noc, gen, cfg.crop, cfg.motion_crops)
         if cfg.photometric > 0:
             img1, img2 = photometric(img1, img2, gen, cfg.photometric)
         img1, img2, flow, noc = (t.to(device) for t in (img1, img2, flow, noc))
