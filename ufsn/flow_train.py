@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import io
 import math
 import time
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from typing import NamedTuple
 
 import torch
 
+from pipeline.atomic import atomic_write_text
 from pipeline.paths import DatasetPaths
 from ufsn.checkpoint import load_checkpoint, save_checkpoint
 from ufsn.flow_augment import geometric, photometric
@@ -157,17 +159,24 @@ def validation_epe(net: FlowNet, bank: PairBank, pairs: int, device: torch.devic
 
 
 def _write_log(path: Path, rows: list[dict], keep_until: int | None = None) -> None:
-    """Append rows to the CSV log; with ``keep_until`` first drop rows after that step (resume)."""
+    """Append rows to the CSV log; with ``keep_until`` first drop rows after that step (resume).
+
+    The resume rewrite goes through a temporary file and a rename, so a kill mid-rewrite cannot
+    lose the rows up to the checkpoint (the checkpoint does not hold them).
+    """
+    if keep_until is None and path.is_file():
+        with path.open("a", newline="") as f:
+            csv.DictWriter(f, LOG_COLUMNS, extrasaction="ignore").writerows(rows)
+        return
     old = []
-    if keep_until is not None and path.is_file():
+    if path.is_file():
         with path.open(newline="") as f:
-            old = [r for r in csv.DictReader(f) if int(r["step"]) <= keep_until]
-    mode = "w" if keep_until is not None or not path.is_file() else "a"
-    with path.open(mode, newline="") as f:
-        writer = csv.DictWriter(f, LOG_COLUMNS, extrasaction="ignore")
-        if mode == "w":
-            writer.writeheader()
-        writer.writerows(old + rows)
+            old = [r for r in csv.DictReader(f) if keep_until is None or int(r["step"]) <= keep_until]
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, LOG_COLUMNS, extrasaction="ignore", lineterminator="\r\n")
+    writer.writeheader()
+    writer.writerows(old + rows)
+    atomic_write_text(path, buffer.getvalue())
 
 
 def train_flow(cfg: FlowTrainConfig, run_dir: Path, *, resume: bool = False, progress: bool = True) -> TrainResult:
