@@ -88,3 +88,20 @@ def test_optimizer_choice():
     assert isinstance(make_optimizer(_Toy(), CFG), torch.optim.SGD)
     with pytest.raises(ValueError, match="valid: sgd, adam"):
         make_optimizer(_Toy(), replace(CFG, optimizer="lbfgs"))
+
+
+def test_estimator_gets_its_own_lr_scale():
+    from ufsn.train import make_optimizer
+
+    class _Embedded(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.estimator = nn.Linear(3, 3)
+            self.head = nn.Linear(3, 2)
+
+    model = _Embedded()
+    opt = make_optimizer(model, replace(CFG, estimator_lr_scale=0.01))
+    assert sorted(g["lr_scale"] for g in opt.param_groups) == [0.01, 1.0]
+    est_group = next(g for g in opt.param_groups if g["params"][0] is model.estimator.weight)
+    assert est_group["lr_scale"] == 0.01 and len(est_group["params"]) == 2
+    assert len(make_optimizer(_Toy(), CFG).param_groups) == 1  # no estimator: one group

@@ -33,6 +33,7 @@ class OptimConfig:
     clip_grad: float = 40.0  # TSN clips the gradient norm at 40 (20 for flow)
     batch_size: int = 8
     seed: int = 0
+    estimator_lr_scale: float = 1.0  # lr multiplier of an embedded flow estimator's parameters (UF-TSN stage 3)
 
 
 class EpochStats(NamedTuple):
@@ -132,7 +133,15 @@ def predict(
 
 def make_optimizer(model: nn.Module, config: OptimConfig) -> torch.optim.Optimizer:
     """SGD (momentum) or Adam over the parameters that require gradients; the error lists the valid names."""
-    params = [p for p in model.parameters() if p.requires_grad]
+    inner = model.module if hasattr(model, "module") else model
+    estimator = getattr(inner, "estimator", None)  # UF-TSN's embedded flow network, if any
+    own = {id(p) for p in estimator.parameters()} if isinstance(estimator, nn.Module) else set()
+    rest = [p for p in model.parameters() if p.requires_grad and id(p) not in own]
+    est = [p for p in model.parameters() if p.requires_grad and id(p) in own]
+    # Each group carries its lr multiplier; fit() sets lr = schedule x lr_scale every epoch.
+    params = [{"params": rest, "lr_scale": 1.0}]
+    if est:
+        params.append({"params": est, "lr_scale": config.estimator_lr_scale})
     if config.optimizer == "sgd":
         return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
     if config.optimizer == "adam":
@@ -183,7 +192,7 @@ def fit(
     history = []
     for epoch in range(start, config.epochs):
         for group in optimizer.param_groups:
-            group["lr"] = lr_at(config, epoch)
+            group["lr"] = lr_at(config, epoch) * group.get("lr_scale", 1.0)
         stats = train_one_epoch(
             model, loader_for_epoch(epoch), optimizer, device=device, epoch=epoch, clip_grad=config.clip_grad,
             step=step, scaler=scaler, progress=progress and is_main, after_backward=after_backward,
