@@ -70,7 +70,8 @@ def geometric(img1, img2, flow, noc, gen: torch.Generator, crop: tuple[int, int]
         else:
             y0 = int(torch.randint(0, h - ch + 1, (1,), generator=gen))
             x0 = int(torch.randint(0, w - cw + 1, (1,), generator=gen))
-            img1, img2, flow, noc = (t[..., y0 : y0 + ch, x0 : x0 + cw] for t in (img1, img2, flow, noc))  # (B, C, ch, cw)
+            window = (..., slice(y0, y0 + ch), slice(x0, x0 + cw))
+            img1, img2, flow, noc = (t[window] for t in (img1, img2, flow, noc))  # (B, C, ch, cw) each
     b = img1.shape[0]
     hflip = torch.rand(b, generator=gen) < 0.5  # (B,)
     vflip = torch.rand(b, generator=gen) < 0.5  # (B,)

@@ -1,8 +1,8 @@
 """Consecutive RGB frame pairs of a split, held in memory, with ground-truth flow where it is known.
 
 Works before and after the frames / splits steps: video ids come from ``splits/split<k>.csv`` when it
-exists, else from the UCF-style group rule applied to the video names (split k tests groups
-7k-6..7k, validation = the last ``val_groups`` train groups); frames come from
+exists, else from the dataset's group rule (``pipeline.splits.group_subsets``: split k tests groups
+7k-6..7k, validation = the last 2 train groups) applied to the video names; frames come from
 ``frames/<vid>/img_%05d.jpg`` when that folder exists, else the video is decoded with decord.
 Stage 1 on the synthetic set (a few hundred short clips) fits in memory many times over; for the
 full UCF-101 use ``max_videos`` (a seeded subset) rather than all 9.5k training clips.
@@ -22,15 +22,6 @@ from pipeline.paths import DatasetPaths, frame_name
 _GROUP = re.compile(r"_g(\d+)_c\d+$")
 
 
-def subset_of_group(group: int, split: int, val_groups: int = 2, groups: int = 25) -> str:
-    """UCF-style rule: split k tests groups 7k-6..7k; the last ``val_groups`` train groups validate."""
-    test = set(range(7 * split - 6, 7 * split + 1))
-    if group in test:
-        return "test"
-    train = [g for g in range(1, groups + 1) if g not in test]
-    return "val" if group in train[len(train) - val_groups :] else "train"
-
-
 def list_videos(paths: DatasetPaths) -> dict[str, Path]:
     """video_id -> video file, for every ``videos/<Class>/*.avi``."""
     return {p.stem: p for p in sorted(paths.videos.glob("*/*.avi"))}
@@ -43,12 +34,19 @@ def split_videos(paths: DatasetPaths, split: int, subsets: tuple[str, ...]) -> l
         from pipeline.splits import read_split
 
         return [row.video_id for row in read_split(csv_path, subsets)]
+    from pipeline.catalog import load_definition
+    from pipeline.splits import group_subsets
+
+    definition = load_definition(paths)
+    if definition.rule != "groups":  # UCF-style names without a definition of their own: UCF-101's rule
+        definition = load_definition(DatasetPaths(paths.root, "ucf101"))
+    subset_of = group_subsets(definition, split, val_groups=2)  # group -> train | val | test
     ids = []
     for vid in list_videos(paths):
         match = _GROUP.search(vid)
         if match is None:
             raise ValueError(f"{paths.videos}: no split file {csv_path} and no _gNN_cNN group in {vid!r}")
-        if subset_of_group(int(match.group(1)), split) in subsets:
+        if subset_of.get(int(match.group(1))) in subsets:
             ids.append(vid)
     if not ids:
         raise FileNotFoundError(f"no videos for split {split} {subsets} under {paths.videos}")

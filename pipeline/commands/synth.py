@@ -32,7 +32,11 @@ def _parse_classes(text: str | None) -> tuple[int | None, int | None]:
 @click.option("--clips", type=click.IntRange(1, 99), help="Clips per group.")
 @click.option("--frames", type=click.IntRange(min=2), help="Frames per clip.")
 @click.option("--size", help="Frame size WxH, e.g. 112x112.")
-@click.option("--max-motion", type=click.FloatRange(min=0.5), help="Largest actor speed in px/frame; speeds are log-uniform from 1 [default: 5].")
+@click.option(
+    "--max-motion",
+    type=click.FloatRange(min=0.5),
+    help="Largest actor speed in px/frame; speeds are log-uniform from 1 [default: 5].",
+)
 @click.option("--seed", type=int, help="Random seed; the same seed gives identical files [default: 0].")
 @click.option("--quality", type=click.IntRange(1, 100), help="MJPG quality of the videos [default: 95].")
 @workers_option(default=1)
