@@ -78,19 +78,24 @@ def run_ablations(opts) -> None:
     write_and_print(table, opts, "ablations", caption)
 
 
-@click.command("compare")
-@root_option
-@study_options
-@results_option
-def compare(root, datasets, splits, config, overrides, no_train, device, no_progress, results):
-    """Comparison table: measured methods beside the seed's reported numbers (CSV, LaTeX, Markdown)."""
-    run_compare(build_options(root, datasets, splits, results, config, overrides, no_train, device, no_progress))
+def table_command(name: str, runner, doc: str) -> click.Command:
+    """A table command: the study options, then ``runner`` on the frozen StudyOptions."""
+
+    @click.command(name, help=doc)
+    @root_option
+    @study_options
+    @results_option
+    def command(root, datasets, splits, config, overrides, no_train, device, no_progress, results):
+        runner(build_options(root, datasets, splits, results, config, overrides, no_train, device, no_progress))
+
+    return command
 
 
-@click.command("ablations")
-@root_option
-@study_options
-@results_option
-def ablations(root, datasets, splits, config, overrides, no_train, device, no_progress, results):
-    """Ablation table: TV-L1, supervised flow, w/o cost volume & multi-scale, w/o multi-scale, UF-TSN."""
-    run_ablations(build_options(root, datasets, splits, results, config, overrides, no_train, device, no_progress))
+compare = table_command(
+    "compare", run_compare,
+    "Comparison table: measured methods beside the seed's reported numbers (CSV, LaTeX, Markdown).",
+)  # fmt: skip
+ablations = table_command(
+    "ablations", run_ablations,
+    "Ablation table: TV-L1, supervised flow, w/o cost volume & multi-scale, w/o multi-scale, UF-TSN.",
+)  # fmt: skip

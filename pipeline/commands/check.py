@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
-from pipeline.commands.options import dataset_option, root_option, workers_option
+from pipeline.commands.options import dataset_option, official_option, root_option, workers_option
 
 SHOWN_PER_KIND = 20  # a half-downloaded UCF-101 can miss thousands of listed names
 
@@ -14,12 +12,7 @@ SHOWN_PER_KIND = 20  # a half-downloaded UCF-101 can miss thousands of listed na
 @click.command("check")
 @root_option
 @dataset_option
-@click.option(
-    "--official",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    help="Folder of the official split files (UCF-101: classInd.txt, trainlist0k.txt, testlist0k.txt; "
-    "HMDB-51: <class>_test_split<k>.txt); every name they list must be on disk.",
-)
+@official_option("Every name they list must be on disk.")
 @workers_option(default=2)
 @click.option("--no-decode", is_flag=True, help="Skip decoding the first and last frame of every video.")
 def check(root, dataset, official, workers, no_decode):

@@ -40,6 +40,20 @@ def workers_option(default: int = 1):
     return decorate
 
 
+def official_option(what_happens: str):
+    """``--official``: the folder of a dataset's official split lists; ``what_happens`` ends the help."""
+
+    def decorate(func):
+        return click.option(
+            "--official",
+            type=click.Path(exists=True, file_okay=False, path_type=Path),
+            help="Folder of the official split files (UCF-101: classInd.txt, trainlist0k.txt, testlist0k.txt; "
+            f"HMDB-51: <class>_test_split<k>.txt). {what_happens}",
+        )(func)
+
+    return decorate
+
+
 def force_option(func):
     return click.option("--force", is_flag=True, help="Redo items that are already done.")(func)
 

@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
-from pipeline.commands.options import dataset_option, root_option
+from pipeline.commands.options import dataset_option, official_option, root_option
 
 
 @click.command("splits")
 @root_option
 @dataset_option
-@click.option(
-    "--official",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    help="Folder of the official list files (UCF-101: classInd.txt, trainlist0k.txt, testlist0k.txt; "
-    "HMDB-51: <class>_test_split<k>.txt, required). Every difference from the rule is reported.",
-)
+@official_option("Required for HMDB-51; every difference from the rule is reported.")
 @click.option(
     "--val-groups",
     type=click.IntRange(min=0),
