@@ -24,6 +24,23 @@ def test_cross_modality_init_is_mean_of_rgb_kernels_repeated():
     assert torch.allclose(flow(grey.expand(1, 10, 5, 5)), rgb(grey.expand(1, 3, 5, 5)) * 10 / 3, atol=1e-5)
 
 
+def test_random_flow_stream_has_independent_channel_kernels(tmp_path):
+    """Random init: every flow channel its own kernel (no symmetric sum); trained weights: TSN's init."""
+    torch.manual_seed(0)
+    random = TSNStream(StreamConfig(in_channels=10, num_classes=5, weights="random")).backbone.conv1.weight
+    assert random.shape == (64, 10, 7, 7)
+    assert not torch.allclose(random[:, 0], random[:, 1])
+    # He fan-out init as torchvision's ResNet: std = sqrt(2 / (64 * 7 * 7))
+    assert abs(random.std().item() - (2 / (64 * 49)) ** 0.5) < 0.1 * (2 / (64 * 49)) ** 0.5
+    rgb = build_backbone("resnet18", "random").net
+    path = tmp_path / "rgb.pt"
+    torch.save(rgb.state_dict(), path)
+    trained = TSNStream(StreamConfig(in_channels=10, num_classes=5, weights=str(path))).backbone.conv1.weight
+    expected = rgb.conv1.weight.mean(dim=1)  # (64, 7, 7)
+    for c in range(10):
+        assert torch.allclose(trained[:, c], expected)
+
+
 @pytest.mark.parametrize("in_channels", [3, 10])
 def test_stream_shapes_backward_and_finite(in_channels):
     torch.manual_seed(0)

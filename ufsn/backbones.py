@@ -97,3 +97,19 @@ def cross_modality_conv(conv: nn.Conv2d, in_channels: int) -> nn.Conv2d:
         if conv.bias is not None:
             new.bias.copy_(conv.bias)
     return new
+
+
+def random_conv(conv: nn.Conv2d, in_channels: int) -> nn.Conv2d:
+    """A conv like ``conv`` for ``in_channels`` inputs, with torchvision's ResNet init (He, fan-out)."""
+    new = nn.Conv2d(
+        in_channels,
+        conv.out_channels,
+        kernel_size=conv.kernel_size,
+        stride=conv.stride,
+        padding=conv.padding,
+        bias=conv.bias is not None,
+    )
+    nn.init.kaiming_normal_(new.weight, mode="fan_out", nonlinearity="relu")
+    if new.bias is not None:
+        nn.init.zeros_(new.bias)
+    return new

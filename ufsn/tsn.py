@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ufsn.backbones import build_backbone, cross_modality_conv
+from ufsn.backbones import build_backbone, cross_modality_conv, random_conv
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,13 @@ class TSNStream(nn.Module):
         self.weights_used = backbone.weights
         self.backbone = backbone.net
         if config.in_channels != 3:
-            self.backbone.conv1 = cross_modality_conv(self.backbone.conv1, config.in_channels)
+            if self.weights_used == "random":
+                # Cross-modality init averages *trained* RGB kernels. Applied to random kernels it gives
+                # every flow channel the same kernel, so conv1 starts out seeing only the sum of the x and
+                # y codes of all pairs (up and right motion look alike) and must first break that symmetry.
+                self.backbone.conv1 = random_conv(self.backbone.conv1, config.in_channels)
+            else:
+                self.backbone.conv1 = cross_modality_conv(self.backbone.conv1, config.in_channels)
         self.dropout = nn.Dropout(config.dropout)
         self.fc = nn.Linear(backbone.features, config.num_classes)
         nn.init.normal_(self.fc.weight, std=0.001)  # TSN's classifier init
