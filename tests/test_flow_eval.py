@@ -23,9 +23,20 @@ def test_error_sums_hand_worked():
     noc = np.array([[True, False, True, True]])
     s = ErrorSums()
     s.add(pred, gt, valid, noc)
-    epe, epe_noc, o1, o3 = s.summary()
+    epe, epe_noc, o1, o3, moving = s.summary()
     assert epe == pytest.approx(7.5 / 4) and epe_noc == pytest.approx(2.5 / 3)
     assert o1 == pytest.approx(0.5) and o3 == pytest.approx(0.25)
+    assert moving is None  # nothing moves in this ground truth
+
+
+def test_error_sums_moving_pixels_hand_worked():
+    gt = np.array([[[0, 0], [3, 4], [0.6, 0.8], [0, 2]]], np.float32)  # |gt| = 0, 5, 1 (not > 1), 2
+    pred = np.zeros_like(gt)  # zero flow: error = |gt|
+    s = ErrorSums()
+    s.add(pred, gt, np.ones((1, 4), bool), None)
+    summary = s.summary()
+    assert summary.epe == pytest.approx(8 / 4)
+    assert summary.epe_moving == pytest.approx((5 + 2) / 2)  # only the pixels moving more than 1 px
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,8 @@ from ufsn.flownet import FlowNet
 
 CLASSICAL = ("tvl1", "dis", "farneback")
 CSV_COLUMNS = ("method", "dataset", "pairs", "epe", "epe_noc", "outlier_1px", "outlier_3px", "fps", "fps_batch",
-               "best_batch", "resolution", "eval_size", "device", "threads")  # fmt: skip
+               "best_batch", "resolution", "eval_size", "device", "threads", "epe_moving")  # fmt: skip
+MOVING_PX = 1.0  # ground-truth motion above which a pixel counts as moving (``epe_moving``)
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,15 @@ class FlowEvalRow(NamedTuple):
     eval_size: str  # of the accuracy pairs
     device: str
     threads: int
+    epe_moving: float | None = None  # EPE where the ground truth moves > MOVING_PX (the synthetic actors)
+
+
+class ErrorSummary(NamedTuple):
+    epe: float
+    epe_noc: float | None
+    outlier_1px: float
+    outlier_3px: float
+    epe_moving: float | None  # None when no pixel moves more than MOVING_PX
 
 
 def classical_estimator(name: str) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
@@ -108,6 +118,7 @@ class ErrorSums:
 
     def __init__(self):
         self.epe = self.n = self.out1 = self.out3 = self.epe_noc = self.n_noc = 0.0
+        self.epe_moving = self.n_moving = 0.0
 
     def add(self, pred: np.ndarray, gt: np.ndarray, valid: np.ndarray, noc: np.ndarray | None) -> None:
         err = np.linalg.norm(pred - gt, axis=-1)  # (H, W)
@@ -115,14 +126,18 @@ class ErrorSums:
         self.n += valid.sum()
         self.out1 += (err[valid] > 1.0).sum()
         self.out3 += (err[valid] > 3.0).sum()
+        moving = valid & (np.linalg.norm(gt, axis=-1) > MOVING_PX)  # (H, W)
+        self.epe_moving += err[moving].sum()
+        self.n_moving += moving.sum()
         if noc is not None:
             self.epe_noc += err[noc].sum()
             self.n_noc += noc.sum()
 
-    def summary(self) -> tuple[float, float | None, float, float]:
+    def summary(self) -> ErrorSummary:
         n = max(self.n, 1)
         noc = self.epe_noc / self.n_noc if self.n_noc else None
-        return self.epe / n, noc, self.out1 / n, self.out3 / n
+        moving = self.epe_moving / self.n_moving if self.n_moving else None
+        return ErrorSummary(self.epe / n, noc, self.out1 / n, self.out3 / n, moving)
 
 
 def accuracy(estimate: Callable, pairs: PairSet, use_gray: bool) -> ErrorSums:
@@ -193,23 +208,22 @@ def evaluate_methods(net: FlowNet | None, pairs: PairSet, cfg: FlowEvalConfig, d
     common = dict(dataset=cfg.dataset, pairs=len(pairs.img1), resolution=f"{cfg.speed_size[1]}x{cfg.speed_size[0]}",
                   eval_size=f"{w}x{h}", threads=cfg.threads)  # fmt: skip
     sa, sb = speed_pair(pairs, cfg.speed_size) if cfg.with_speed else (None, None)
-    epe, noc, o1, o3 = zero_errors(pairs).summary()
-    yield FlowEvalRow("zero", epe=epe, epe_noc=noc, outlier_1px=o1, outlier_3px=o3, fps=None, fps_batch=None,
-                      best_batch=None, device="-", **common)  # fmt: skip
+    yield FlowEvalRow("zero", **zero_errors(pairs).summary()._asdict(), fps=None, fps_batch=None, best_batch=None,
+                      device="-", **common)  # fmt: skip
     if net is not None:
-        epe, noc, o1, o3 = accuracy(uf_estimator(net, device), pairs, use_gray=False).summary()
+        errors = accuracy(uf_estimator(net, device), pairs, use_gray=False).summary()
         fps = fps_b = best = None
         if cfg.with_speed:
             rates = {b: net_fps(net, sa, sb, b, device, cfg.speed_seconds) for b in cfg.batches}
             fps, best = rates.get(1), max(rates, key=rates.get)
             fps_b = rates[best]
-        yield FlowEvalRow("uf", epe=epe, epe_noc=noc, outlier_1px=o1, outlier_3px=o3, fps=fps, fps_batch=fps_b,
-                          best_batch=best, device=str(device), **common)  # fmt: skip
+        yield FlowEvalRow("uf", **errors._asdict(), fps=fps, fps_batch=fps_b, best_batch=best, device=str(device),
+                          **common)  # fmt: skip
     for name in CLASSICAL:
-        epe, noc, o1, o3 = accuracy(classical_estimator(name), pairs, use_gray=True).summary()
+        errors = accuracy(classical_estimator(name), pairs, use_gray=True).summary()
         fps = classical_fps(name, sa, sb, cfg.speed_seconds) if cfg.with_speed else None
-        yield FlowEvalRow(name, epe=epe, epe_noc=noc, outlier_1px=o1, outlier_3px=o3, fps=fps, fps_batch=None,
-                          best_batch=None, device="cpu", **common)  # fmt: skip
+        yield FlowEvalRow(name, **errors._asdict(), fps=fps, fps_batch=None, best_batch=None, device="cpu",
+                          **common)  # fmt: skip
 
 
 def split_pairs(root: Path, dataset: str, split: int, subset: str, max_pairs: int | None) -> PairSet:
@@ -244,14 +258,15 @@ def markdown_table(rows: list[FlowEvalRow]) -> str:
     """Markdown table of rows with EPE ratios to TV-L1 and zero flow, and fps ratios to TV-L1."""
     ref = {r.method: r for r in rows}
     fmt = lambda x, p=3: "-" if x is None else f"{x:.{p}f}"  # noqa: E731
-    lines = ["| method | pairs | EPE | EPE noc | >1px | >3px | EPE / TV-L1 | EPE / zero | fps b1 | fps best (batch) | fps / TV-L1 | resolution | device | threads |",  # noqa: E501
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    lines = ["| method | pairs | EPE | EPE noc | EPE moving | >1px | >3px | EPE / TV-L1 | EPE / zero | fps b1 | fps best (batch) | fps / TV-L1 | resolution | device | threads |",  # noqa: E501
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     tv, zero = ref.get("tvl1"), ref.get("zero")
     for r in rows:
         best = "-" if r.fps_batch is None else f"{r.fps_batch:.1f} ({r.best_batch})"
         speed = max(x for x in (r.fps, r.fps_batch) if x is not None) if r.fps is not None else None
         lines.append(
-            f"| {r.method} | {r.pairs} | {fmt(r.epe)} | {fmt(r.epe_noc)} | {fmt(100 * r.outlier_1px, 1)}% | "
+            f"| {r.method} | {r.pairs} | {fmt(r.epe)} | {fmt(r.epe_noc)} | {fmt(r.epe_moving)} | "
+            f"{fmt(100 * r.outlier_1px, 1)}% | "
             f"{fmt(100 * r.outlier_3px, 1)}% | {fmt(r.epe / tv.epe if tv and tv.epe else None, 2)} | "
             f"{fmt(r.epe / zero.epe if zero and zero.epe else None, 2)} | {fmt(r.fps, 1)} | {best} | "
             f"{fmt(speed / tv.fps if speed and tv and tv.fps else None, 1)} | {r.resolution} | {r.device} | "
