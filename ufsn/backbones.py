@@ -80,10 +80,9 @@ def build_backbone(arch: str, weights: str = "imagenet") -> Backbone:
     return Backbone(net=net, features=features, weights=used)
 
 
-def cross_modality_conv(conv: nn.Conv2d, in_channels: int) -> nn.Conv2d:
-    """TSN's cross-modality init: a conv for ``in_channels`` inputs whose kernels are the mean of
-    the RGB kernels over the input channels, repeated (so a pretrained RGB net starts a flow net)."""
-    new = nn.Conv2d(
+def _conv_like(conv: nn.Conv2d, in_channels: int) -> nn.Conv2d:
+    """A fresh conv with ``conv``'s geometry and outputs, taking ``in_channels`` inputs."""
+    return nn.Conv2d(
         in_channels,
         conv.out_channels,
         kernel_size=conv.kernel_size,
@@ -91,6 +90,12 @@ def cross_modality_conv(conv: nn.Conv2d, in_channels: int) -> nn.Conv2d:
         padding=conv.padding,
         bias=conv.bias is not None,
     )
+
+
+def cross_modality_conv(conv: nn.Conv2d, in_channels: int) -> nn.Conv2d:
+    """TSN's cross-modality init: a conv for ``in_channels`` inputs whose kernels are the mean of
+    the RGB kernels over the input channels, repeated (so a pretrained RGB net starts a flow net)."""
+    new = _conv_like(conv, in_channels)
     with torch.no_grad():
         mean = conv.weight.mean(dim=1, keepdim=True)  # (O, 1, k, k)
         new.weight.copy_(mean.expand(-1, in_channels, -1, -1))  # (O, in_channels, k, k)
@@ -101,14 +106,7 @@ def cross_modality_conv(conv: nn.Conv2d, in_channels: int) -> nn.Conv2d:
 
 def random_conv(conv: nn.Conv2d, in_channels: int) -> nn.Conv2d:
     """A conv like ``conv`` for ``in_channels`` inputs, with torchvision's ResNet init (He, fan-out)."""
-    new = nn.Conv2d(
-        in_channels,
-        conv.out_channels,
-        kernel_size=conv.kernel_size,
-        stride=conv.stride,
-        padding=conv.padding,
-        bias=conv.bias is not None,
-    )
+    new = _conv_like(conv, in_channels)
     nn.init.kaiming_normal_(new.weight, mode="fan_out", nonlinearity="relu")
     if new.bias is not None:
         nn.init.zeros_(new.bias)
