@@ -18,6 +18,21 @@ class PartTime(NamedTuple):
     share: float  # of the whole forward pass
 
 
+def _timed_modules(net: FlowNet) -> list[tuple[str, torch.nn.Module]]:
+    """Each top-level part of the net under its attribute name.
+
+    Containers (the per-level decoders, the feature projections) are never called themselves, so their members
+    are timed and summed under the container's name.
+    """
+    out = []
+    for name, child in net.named_children():
+        if isinstance(child, (torch.nn.ModuleList, torch.nn.ModuleDict)):
+            out.extend((name, member) for member in child.children())
+        else:
+            out.append((name, child))
+    return out
+
+
 def profile_parts(net: FlowNet, img1: torch.Tensor, img2: torch.Tensor, repeats: int = 10) -> list[PartTime]:
     """Per-part forward time (encoder, projections, warp, cost volume, decoders, context, rest), batch of img1.
 
@@ -26,13 +41,13 @@ def profile_parts(net: FlowNet, img1: torch.Tensor, img2: torch.Tensor, repeats:
     totals: dict[str, float] = defaultdict(float)
     starts: dict[str, float] = {}
     handles = []
-    for name, child in net.named_children():
-        handles.append(child.register_forward_pre_hook(lambda m, a, n=name: starts.__setitem__(n, time.perf_counter())))
+    for name, module in _timed_modules(net):
+        handles.append(module.register_forward_pre_hook(lambda m, a, n=name: starts.__setitem__(n, time.perf_counter())))
         handles.append(
-            child.register_forward_hook(
+            module.register_forward_hook(
                 lambda m, a, o, n=name: totals.__setitem__(n, totals[n] + time.perf_counter() - starts[n])
             )
-        )  # noqa: E501
+        )
     try:
         with torch.inference_mode():
             net(img1, img2)  # warm-up
