@@ -41,13 +41,15 @@ def profile_parts(net: FlowNet, img1: torch.Tensor, img2: torch.Tensor, repeats:
     totals: dict[str, float] = defaultdict(float)
     starts: dict[str, float] = {}
     handles = []
+
+    def started(name):
+        return lambda module, args: starts.__setitem__(name, time.perf_counter())
+
+    def finished(name):
+        return lambda module, args, out: totals.__setitem__(name, totals[name] + time.perf_counter() - starts[name])
+
     for name, module in _timed_modules(net):
-        handles.append(module.register_forward_pre_hook(lambda m, a, n=name: starts.__setitem__(n, time.perf_counter())))
-        handles.append(
-            module.register_forward_hook(
-                lambda m, a, o, n=name: totals.__setitem__(n, totals[n] + time.perf_counter() - starts[n])
-            )
-        )
+        handles += [module.register_forward_pre_hook(started(name)), module.register_forward_hook(finished(name))]
     try:
         with torch.inference_mode():
             net(img1, img2)  # warm-up

@@ -8,8 +8,16 @@ from ufsn.flownet import FlowNet, FlowNetConfig
 
 def test_profile_times_decoders_and_projections_not_only_top_level_modules():
     torch.manual_seed(0)
-    net = FlowNet(FlowNetConfig(channels=(8, 12, 16), output_level=1, feature_proj=8, decoder_widths=(16, 8),
-                                context=True, context_widths=(8, 8))).eval()
+    net = FlowNet(
+        FlowNetConfig(
+            channels=(8, 12, 16),
+            output_level=1,
+            feature_proj=8,
+            decoder_widths=(16, 8),
+            context=True,
+            context_widths=(8, 8),
+        )
+    ).eval()
     img = torch.rand(1, 3, 32, 32)  # (B, 3, H, W)
     parts = {p.part: p for p in profile_parts(net, img, img.flip(-1), repeats=2)}
     # The decoders live in a ModuleList and the projections in a ModuleDict: containers are never called,
