@@ -12,13 +12,16 @@ from bench.experiment import ExperimentConfig
 class MethodSpec:
     """What a method trains: the temporal stream's flow source and, for UF methods, the stage-1 variant."""
 
-    temporal: str | None  # None (RGB only) | tvl1 | supervised | embedded
+    temporal: str | None  # None (RGB only) | tvl1 | gtflow | supervised | embedded
     flow_variant: str = ""  # stage-1 run flow-<variant>-split<k> (embedded methods)
 
 
 METHODS = {
     "rgb": MethodSpec(temporal=None),
     "tvl1": MethodSpec(temporal="tvl1"),
+    # Exact ground-truth flow in the TV-L1 code (synthetic only): the ceiling of every flow source
+    # under the same classifier and budget; a diagnostic, not one of the paper's rows.
+    "gtflow": MethodSpec(temporal="gtflow"),
     "supflow": MethodSpec(temporal="supervised"),
     "ufsn": MethodSpec(temporal="embedded", flow_variant="full"),
     "ufsn-nms": MethodSpec(temporal="embedded", flow_variant="nms"),

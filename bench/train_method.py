@@ -60,14 +60,25 @@ def _source(root: Path, dataset: str, requested: str) -> str:
     return "shards" if (DatasetPaths(Path(root), dataset).shards / "index.csv").is_file() else "frames"
 
 
-def _dataset(root, dataset, exp: ExperimentConfig, modality: str, mode: str, test_crops: int | None = None):
-    from ufsn.data import ClipConfig, split_dataset
+def _dataset(root, dataset, exp: ExperimentConfig, modality: str, mode: str, test_crops: int | None = None,
+             ground_truth_flow: bool = False):  # fmt: skip
+    """The train or test ClipDataset; ``ground_truth_flow`` serves exact flow codes instead of TV-L1's."""
+    from ufsn.data import ClipConfig, ClipDataset, open_reader, split_dataset
 
     crops = test_crops or (10 if exp.input.test_crops == "ten" else 1)
     clip = ClipConfig(modality=modality, mode=mode, segments=exp.input.segments, new_length=exp.input.flow_pairs,
                       test_snippets=exp.input.test_snippets, test_crops=crops, size=exp.input.crop)  # fmt: skip
-    subsets = exp.train_subsets if mode == "train" else ("test",)
-    return split_dataset(Path(root), dataset, exp.split, tuple(subsets), clip, _source(root, dataset, exp.input.source))
+    subsets = tuple(exp.train_subsets if mode == "train" else ("test",))
+    source = _source(root, dataset, exp.input.source)
+    if not ground_truth_flow:
+        return split_dataset(Path(root), dataset, exp.split, subsets, clip, source)
+    from pipeline.gt_flow_reader import GroundTruthFlowReader
+    from pipeline.splits import read_split
+    from ufsn.flow_cache import MixedReader
+
+    rows = read_split(DatasetPaths(Path(root), dataset).split_csv(exp.split), subsets)
+    reader = MixedReader(open_reader(Path(root), dataset, source), GroundTruthFlowReader(Path(root), dataset))
+    return ClipDataset(reader, [(r.video_id, r.label) for r in rows], clip)
 
 
 def _estimator(opts: TrainOptions, exp: ExperimentConfig, kind: str, variant: str, device):
@@ -97,6 +108,9 @@ def train_method(opts: TrainOptions) -> RunRecord | None:
     from ufsn.stages import end_to_end_step, estimator_grad_norm, train_stream
 
     spec = method_spec(opts.method)
+    gt_dir = DatasetPaths(Path(opts.root), opts.dataset).flow_gt
+    if spec.temporal == "gtflow" and not gt_dir.is_dir():
+        raise FileNotFoundError(f"method gtflow needs ground-truth flow in {gt_dir}: only the synthetic set has it")
     exp = with_split(load_experiment(opts.config, opts.overrides), opts.split)
     if opts.weights:
         exp = replace(exp, spatial=replace(exp.spatial, weights=opts.weights),
@@ -119,10 +133,11 @@ def train_method(opts: TrainOptions) -> RunRecord | None:
         train_stream(model, _dataset(opts.root, opts.dataset, exp, "rgb", "train"), exp.spatial_optim, ctx,
                      checkpoint=folder / "checkpoint.pt", meta=meta, log_csv=folder / "train_log.csv",
                      **common)  # fmt: skip
-    elif spec.temporal == "tvl1":
+    elif spec.temporal in ("tvl1", "gtflow"):
         torch.manual_seed(exp.seed)
         model = temporal_classifier(exp, classes)
-        train_stream(model, _dataset(opts.root, opts.dataset, exp, "flow", "train"), exp.temporal_optim, ctx,
+        data = _dataset(opts.root, opts.dataset, exp, "flow", "train", ground_truth_flow=spec.temporal == "gtflow")
+        train_stream(model, data, exp.temporal_optim, ctx,
                      checkpoint=folder / "checkpoint.pt", meta=meta, log_csv=folder / "train_log.csv",
                      **common)  # fmt: skip
     else:
@@ -237,7 +252,7 @@ def _rebuild(record: RunRecord):
     kind = method_spec(record.method).temporal
     if kind is None:
         model = spatial_stream(replace(exp, spatial=replace(exp.spatial, weights="random")), classes)
-    elif kind == "tvl1":
+    elif kind in ("tvl1", "gtflow"):
         model = temporal_classifier(replace(exp, temporal=replace(exp.temporal, weights="random")), classes)
     else:
         if record.config.get("supervised_flow") == "raft_small":
@@ -269,8 +284,8 @@ def evaluate_run(root: Path, dataset: str, name: str, *, record: RunRecord | Non
         model.load_state_dict(load_checkpoint(folder / "checkpoint.pt")["model"])
     model = model.to(torch_device)
     kind = method_spec(record.method).temporal
-    modality = {None: "rgb", "tvl1": "flow"}.get(kind, "rgbpair")
-    test = _dataset(root, dataset, exp, modality, "test", test_crops)
+    modality = {None: "rgb", "tvl1": "flow", "gtflow": "flow"}.get(kind, "rgbpair")
+    test = _dataset(root, dataset, exp, modality, "test", test_crops, ground_truth_flow=kind == "gtflow")
     scores = evaluate_stream(model, test, device=torch_device, batch_size=2, workers=exp.input.workers,
                              progress=progress)  # fmt: skip
     classes = record.config["classes"]

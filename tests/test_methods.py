@@ -30,7 +30,7 @@ def _model(method: str, exp):
     kind = METHODS[method].temporal
     if kind is None:
         return spatial_stream(exp, 4), torch.rand(2, 3, 3, 48, 48)  # (B, K, 3, H, W)
-    if kind == "tvl1":
+    if kind in ("tvl1", "gtflow"):
         return temporal_classifier(exp, 4), torch.rand(2, 3, 6, 48, 48) * 2 - 1  # (B, K, 2L, H, W)
     if kind == "supervised":
         from torchvision.models.optical_flow import raft_small

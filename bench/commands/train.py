@@ -20,10 +20,11 @@ def _print_record(record) -> None:
 @root_option
 @click.option("--dataset", required=True, help="Dataset folder under the root (needs splits/ and shards/ or frames/).")
 @click.option("--method", required=True,
-              type=click.Choice(["rgb", "tvl1", "supflow", "ufsn", "ufsn-nms", "ufsn-nocv-nms"]),
+              type=click.Choice(["rgb", "tvl1", "supflow", "ufsn", "ufsn-nms", "ufsn-nocv-nms", "gtflow"]),
               help="rgb: spatial stream; tvl1: + temporal on TV-L1; supflow: + supervised flow on the fly "
                    "(RAFT-small, or the oracle on synthetic); ufsn: UF-TSN; ufsn-nms / ufsn-nocv-nms: "
-                   "its ablations.")  # fmt: skip
+                   "its ablations; gtflow (synthetic only): + temporal on exact ground-truth flow, the "
+                   "ceiling of every flow source under the same classifier.")  # fmt: skip
 @click.option("--split", type=int, default=None, help="Split k [default: the config's, 1].")
 @click.option(
     "--config", default=None, help="Experiment config: a bench/configs name or a TOML path [default: the dataset's]."
