@@ -26,14 +26,20 @@ class GroundTruthFlowReader:
                 f"no ground-truth flow in {self.paths.flow_gt}: only the synthetic set has it (ufsn-data synth)"
             )
         self._pairs: dict[str, int] = {}  # per-process cache: one int per video
+        # The last video read: a clip reads its K (or N test) snippets one after another from one file.
+        self._last: tuple[str, np.ndarray] | None = None
 
     def _load(self, video_id: str) -> np.ndarray:
+        if self._last is not None and self._last[0] == video_id:
+            return self._last[1]
         path = self.paths.flow_gt_npz(video_id)
         try:
             with np.load(path) as npz:
-                return npz["flow"]  # (T-1, H, W, 2) float16 px
+                flow = npz["flow"]  # (T-1, H, W, 2) float16 px
         except (OSError, KeyError, ValueError) as exc:
             raise ValueError(f"{path}: unreadable ground-truth flow ({exc})") from exc
+        self._last = (video_id, flow)
+        return flow
 
     def has(self, video_id: str) -> bool:
         """True when the video has a ground-truth flow file."""
