@@ -84,11 +84,20 @@ def _record_path(root: Path, record: RunRecord) -> str:
     return str(run_dir(root, record.dataset, record.name) / "record.json")
 
 
+def is_study_run(record: RunRecord) -> bool:
+    """True for the runs the study trains and tabulates: ``<method>-split<k>`` (and ``flow-<variant>-split<k>``).
+
+    Runs given another name with ``--name`` (longer schedules, diagnostics) stay out of the tables,
+    so an experiment beside the study never shifts a cell's mean.
+    """
+    return record.name == f"{record.method}-split{record.split}"
+
+
 def measured(root: Path, datasets: tuple[str, ...]) -> tuple[list[Measured], list[Measured]]:
-    """Classification records and flow-source EPEs (stage-1 runs, and TV-L1 from their flow-eval)."""
+    """Classification records and flow-source EPEs (stage-1 runs, and TV-L1 from their flow-eval) of the study runs."""
     runs, flows = [], []
     for dataset in datasets:
-        for record in list_runs(root, dataset):
+        for record in filter(is_study_run, list_runs(root, dataset)):
             path = _record_path(root, record)
             if record.metrics.get("top1") is not None:
                 label = ""
