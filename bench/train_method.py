@@ -63,22 +63,15 @@ def _source(root: Path, dataset: str, requested: str) -> str:
 def _dataset(root, dataset, exp: ExperimentConfig, modality: str, mode: str, test_crops: int | None = None,
              ground_truth_flow: bool = False):  # fmt: skip
     """The train or test ClipDataset; ``ground_truth_flow`` serves exact flow codes instead of TV-L1's."""
-    from ufsn.data import ClipConfig, ClipDataset, open_reader, split_dataset
+    from pipeline.gt_flow_reader import GroundTruthFlowReader
+    from ufsn.data import ClipConfig, split_dataset
 
     crops = test_crops or (10 if exp.input.test_crops == "ten" else 1)
     clip = ClipConfig(modality=modality, mode=mode, segments=exp.input.segments, new_length=exp.input.flow_pairs,
                       test_snippets=exp.input.test_snippets, test_crops=crops, size=exp.input.crop)  # fmt: skip
     subsets = tuple(exp.train_subsets if mode == "train" else ("test",))
-    source = _source(root, dataset, exp.input.source)
-    if not ground_truth_flow:
-        return split_dataset(Path(root), dataset, exp.split, subsets, clip, source)
-    from pipeline.gt_flow_reader import GroundTruthFlowReader
-    from pipeline.splits import read_split
-    from ufsn.flow_cache import MixedReader
-
-    rows = read_split(DatasetPaths(Path(root), dataset).split_csv(exp.split), subsets)
-    reader = MixedReader(open_reader(Path(root), dataset, source), GroundTruthFlowReader(Path(root), dataset))
-    return ClipDataset(reader, [(r.video_id, r.label) for r in rows], clip)
+    flow = GroundTruthFlowReader(Path(root), dataset) if ground_truth_flow else None
+    return split_dataset(Path(root), dataset, exp.split, subsets, clip, _source(root, dataset, exp.input.source), flow)
 
 
 def _estimator(opts: TrainOptions, exp: ExperimentConfig, kind: str, variant: str, device):
@@ -108,9 +101,10 @@ def train_method(opts: TrainOptions) -> RunRecord | None:
     from ufsn.stages import end_to_end_step, estimator_grad_norm, train_stream
 
     spec = method_spec(opts.method)
-    gt_dir = DatasetPaths(Path(opts.root), opts.dataset).flow_gt
-    if spec.temporal == "gtflow" and not gt_dir.is_dir():
-        raise FileNotFoundError(f"method gtflow needs ground-truth flow in {gt_dir}: only the synthetic set has it")
+    if spec.temporal == "gtflow":  # fail before any run folder is made; the reader names what is missing
+        from pipeline.gt_flow_reader import GroundTruthFlowReader
+
+        GroundTruthFlowReader(Path(opts.root), opts.dataset)
     exp = with_split(load_experiment(opts.config, opts.overrides), opts.split)
     if opts.weights:
         exp = replace(exp, spatial=replace(exp.spatial, weights=opts.weights),

@@ -175,11 +175,25 @@ def open_reader(root: Path, dataset: str, source: str = "shards"):
 
 
 def split_dataset(
-    root: Path, dataset: str, split: int, subsets: tuple[str, ...], config: ClipConfig, source: str = "shards"
+    root: Path,
+    dataset: str,
+    split: int,
+    subsets: tuple[str, ...],
+    config: ClipConfig,
+    source: str = "shards",
+    flow_reader=None,
 ) -> ClipDataset:
-    """The ClipDataset of ``subsets`` of ``splits/split<split>.csv`` (e.g. ("train", "val") for the paper)."""
+    """The ClipDataset of ``subsets`` of ``splits/split<split>.csv`` (e.g. ("train", "val") for the paper).
+
+    ``flow_reader`` (e.g. ground-truth flow) replaces the flow of ``source``; RGB still comes from ``source``.
+    """
+    from ufsn.flow_cache import MixedReader
+
     rows = read_split(DatasetPaths(Path(root), dataset).split_csv(split), subsets)
-    return ClipDataset(open_reader(root, dataset, source), [(r.video_id, r.label) for r in rows], config)
+    reader = open_reader(root, dataset, source)
+    if flow_reader is not None:
+        reader = MixedReader(reader, flow_reader)
+    return ClipDataset(reader, [(r.video_id, r.label) for r in rows], config)
 
 
 def worker_init(worker_id: int) -> None:
