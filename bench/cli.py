@@ -7,6 +7,7 @@ import click
 from bench.commands.efficiency import efficiency
 from bench.commands.figures import all_tables, figures
 from bench.commands.flow_eval import flow_eval
+from bench.commands.flow_loss_floor import flow_loss_floor
 from bench.commands.perf import perf
 from bench.commands.study import ablations, compare
 from bench.commands.train import evaluate, train
@@ -22,6 +23,7 @@ def main():
 main.add_command(perf)
 main.add_command(train_flow)
 main.add_command(flow_eval)
+main.add_command(flow_loss_floor)
 main.add_command(efficiency)
 main.add_command(train)
 main.add_command(evaluate)

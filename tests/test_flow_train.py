@@ -162,3 +162,33 @@ def test_geometric_with_motion_crops_keeps_flow_signs(tiny_root):
     err = ((warped - a1).abs() * mask).sum() / mask.sum()
     wrong, _ = warp(a2, -af)
     assert err < 0.6 * ((wrong - a1).abs() * mask).sum() / mask.sum()
+
+
+def test_late_loss_switches_the_weights_at_late_step(tiny_root):
+    from ufsn.flow_train import compute_loss
+    from ufsn.flownet import FlowNet
+
+    late = LossConfig(w_census=0.02, level_weights=(1.0, 0.5))
+    cfg = tiny_cfg(tiny_root, late_loss=late, late_step=5, occlusion_warmup=-1)
+    assert cfg.loss_at(4) == cfg.loss and cfg.loss_at(5) == late and cfg.loss_at(10**6) == late
+    assert tiny_cfg(tiny_root, late_loss=late).loss_at(10**6) == cfg.loss  # late_step -1: never
+    assert FlowTrainConfig.from_dict(cfg.to_dict()) == cfg
+    paths = DatasetPaths(tiny_root, "synthetic")
+    bank = load_bank(paths, split_videos(paths, 1, ("test",))[:2])
+    img1, img2, flow, noc = bank.batch(_moving(bank, 2))
+    torch.manual_seed(0)
+    net = FlowNet(TINY_NET)
+    for step, w_census in ((4, 1.0), (5, 0.02)):
+        _, m = compute_loss(net, cfg, step, img1, img2, flow, noc)
+        # metrics hold each term summed over levels with the level weights; the total weighs the terms
+        assert m["census"] > 1.0 and m["loss"] == pytest.approx(m["diff"] + w_census * m["census"] + 4.0 * m["smooth"])
+
+
+def test_late_loss_table_overrides_the_loss_table(tmp_path):
+    from bench.stage1 import load_flow_config
+
+    config = tmp_path / "late.toml"
+    config.write_text("late_step = 7\n[loss]\nrobust_q = 1.0\nw_smooth = 2.0\n[late_loss]\nw_census = 0.0\n")
+    cfg = load_flow_config(config)
+    assert cfg.late_step == 7 and cfg.loss == LossConfig(robust_q=1.0, w_smooth=2.0)
+    assert cfg.late_loss == LossConfig(robust_q=1.0, w_smooth=2.0, w_census=0.0)

@@ -58,6 +58,8 @@ class FlowTrainConfig:
     photometric: float = 0.2  # strength of brightness / contrast / colour / gamma jitter (0 = off)
     bidirectional: bool = True  # also estimate img2 -> img1 (needed for the occlusion check; 2x data)
     occlusion_warmup: int = 800  # steps before the forward-backward occlusion mask is used (-1 = never)
+    late_loss: LossConfig | None = None  # loss from late_step on (e.g. a smaller census weight); None = loss throughout
+    late_step: int = -1  # first step of late_loss (-1 = never)
     checkpoint_every: int = 250  # steps between checkpoints (and validation EPE, when ground truth exists)
     log_every: int = 10  # steps averaged into one CSV row
     val_pairs: int = 128  # validation pairs for the EPE printed at checkpoints
@@ -72,6 +74,12 @@ class FlowTrainConfig:
         if self.variant not in VARIANTS:
             raise ValueError(f"unknown variant {self.variant!r}; valid: {', '.join(VARIANTS)}")
 
+    def loss_at(self, step: int) -> LossConfig:
+        """The loss configuration of ``step``: ``late_loss`` from ``late_step`` on, else ``loss``."""
+        if self.late_loss is not None and 0 <= self.late_step <= step:
+            return self.late_loss
+        return self.loss
+
     def resolved_net(self) -> FlowNetConfig:
         return dataclasses.replace(self.net, **VARIANTS[self.variant])
 
@@ -83,7 +91,10 @@ class FlowTrainConfig:
         """Inverse of :meth:`to_dict` (lists from JSON/TOML become tuples)."""
         d = dict(d)
         d["net"] = FlowNetConfig(**_tuples(d.get("net", {})))
-        d["loss"] = LossConfig(**_tuples(d.get("loss", {})))
+        loss = _tuples(d.get("loss", {}))
+        d["loss"] = LossConfig(**loss)
+        if d.get("late_loss") is not None:  # its keys override [loss] (a TOML table need only name what changes)
+            d["late_loss"] = LossConfig(**{**loss, **_tuples(d["late_loss"])})
         return cls(**_tuples(d))
 
 
@@ -128,17 +139,18 @@ def _split_output(out: FlowOutput, b: int) -> tuple[FlowOutput, FlowOutput]:
 
 def compute_loss(net, cfg: FlowTrainConfig, step: int, img1, img2, flow, noc):
     """Loss of one (augmented) batch for the configured variant; returns (loss, metrics)."""
+    loss_cfg = cfg.loss_at(step)
     if cfg.variant == "oracle":
-        return supervised_loss(net(img1, img2), flow, cfg.loss)
+        return supervised_loss(net(img1, img2), flow, loss_cfg)
     if not cfg.bidirectional:
-        return unsupervised_loss(img1, img2, net(img1, img2), cfg.loss)
+        return unsupervised_loss(img1, img2, net(img1, img2), loss_cfg)
     b = img1.shape[0]
     fw, bw = _split_output(net(torch.cat([img1, img2]), torch.cat([img2, img1])), b)  # 2B pairs
     occ_fw = occ_bw = None
     if 0 <= cfg.occlusion_warmup <= step:
         occ_fw, occ_bw = fb_occlusion_mask(fw.full, bw.full), fb_occlusion_mask(bw.full, fw.full)
-    loss_fw, m_fw = unsupervised_loss(img1, img2, fw, cfg.loss, occ_fw)
-    loss_bw, m_bw = unsupervised_loss(img2, img1, bw, cfg.loss, occ_bw)
+    loss_fw, m_fw = unsupervised_loss(img1, img2, fw, loss_cfg, occ_fw)
+    loss_bw, m_bw = unsupervised_loss(img2, img1, bw, loss_cfg, occ_bw)
     metrics = {k: (m_fw[k] + m_bw[k]) / 2 for k in m_fw}
     metrics["epe"] = endpoint_error(fw.full.detach(), flow).mean().item()
     return (loss_fw + loss_bw) / 2, metrics
