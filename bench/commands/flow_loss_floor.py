@@ -42,13 +42,26 @@ def loss_rows(flow_cfg, vary: tuple[str, ...]) -> list[tuple[str, object]]:
 @root_option
 @click.option("--dataset", required=True, help="Dataset folder with ground-truth flow (synthetic).")
 @click.option("--split", type=int, default=1, show_default=True, help="Split whose test pairs are fitted.")
-@click.option("--config", default="flow_synthetic.toml", show_default=True,
-              help="Stage-1 TOML: its [loss] (and [late_loss]) are fitted; [net] output_level sets the stride.")
-@click.option("--vary", multiple=True, metavar="FIELD=X[,FIELD=X]",
-              help="Also fit [loss] with these LossConfig fields changed (repeatable), e.g. w_census=0.")
+@click.option(
+    "--config",
+    default="flow_synthetic.toml",
+    show_default=True,
+    help="Stage-1 TOML: its [loss] (and [late_loss]) are fitted; [net] output_level sets the stride.",
+)
+@click.option(
+    "--vary",
+    multiple=True,
+    metavar="FIELD=X[,FIELD=X]",
+    help="Also fit [loss] with these LossConfig fields changed (repeatable), e.g. w_census=0.",
+)
 @click.option("--pairs", type=int, default=16, show_default=True, help="Evenly spaced test pairs.")
-@click.option("--init", type=click.Choice(["gt", "zero"]), default="gt", show_default=True,
-              help="Start at the ground truth (the drift is the loss's bias) or at zero flow.")
+@click.option(
+    "--init",
+    type=click.Choice(["gt", "zero"]),
+    default="gt",
+    show_default=True,
+    help="Start at the ground truth (the drift is the loss's bias) or at zero flow.",
+)
 @click.option("--steps", type=int, default=300, show_default=True, help="Adam steps per loss.")
 @click.option("--threads", type=int, default=2, show_default=True, help="torch CPU threads.")
 def flow_loss_floor(root, dataset, split, config, vary, pairs, init, steps, threads):
