@@ -1,5 +1,6 @@
 """Stage 1: pair data, augmentation signs, determinism, resume, non-finite stop, oracle, the CLI and run store."""
 
+import dataclasses
 import json
 import shutil
 
@@ -192,3 +193,19 @@ def test_late_loss_table_overrides_the_loss_table(tmp_path):
     cfg = load_flow_config(config)
     assert cfg.late_step == 7 and cfg.loss == LossConfig(robust_q=1.0, w_smooth=2.0)
     assert cfg.late_loss == LossConfig(robust_q=1.0, w_smooth=2.0, w_census=0.0)
+
+
+def test_shipped_flow_configs_parse_and_the_synthetic_ones_end_on_steps():
+    from importlib import resources
+
+    from bench.stage1 import load_flow_config
+
+    names = sorted(p.name for p in (resources.files("bench") / "configs").iterdir() if p.name.startswith("flow_"))
+    assert {"flow_synthetic.toml", "flow_synthetic_study.toml", "flow_tiny.toml"} <= set(names)
+    configs = {name: load_flow_config(name) for name in names}
+    default = configs["flow_synthetic.toml"]
+    assert default.late_loss == dataclasses.replace(default.loss, w_census=0.02)
+    assert 0 < default.late_step < default.steps
+    for name in ("flow_synthetic.toml", "flow_synthetic_study.toml"):
+        cfg = configs[name]  # the time cap's own lr decay must come after the steps' (the seed decides the run)
+        assert cfg.steps <= 5000 and cfg.max_minutes * cfg.lr_decay_at >= 7.5, name
