@@ -1,6 +1,6 @@
 """The unsupervised loss's own optimum on pairs with ground truth: a free flow field, no network.
 
-A stage-1 network can at best reach the flow that minimises its loss. Fitting a free field (one
+A stage-1 network trained on a loss is pulled towards the flow that minimises it. Fitting a free field (one
 2-vector per output pixel, at the network's output stride and upsampled the same way) to each pair
 with Adam shows what the loss asks for, separately from how much a network learns in a budget.
 Started at the ground truth, the fit drifts to the loss's nearest minimum: the drift is the loss's
@@ -14,11 +14,11 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from ufsn.flow_eval import MOVING_PX  # ground-truth motion above which a pixel is "moving"
 from ufsn.flownet import FlowOutput
 from ufsn.losses import LossConfig, endpoint_error, resize_images, unsupervised_loss
 from ufsn.warp import upsample_flow
 
-MOVING_PX = 1.0  # ground-truth motion above which a pixel is "moving" (flow_eval's epe_moving)
 BOUNDARY_PX = 3  # non-moving pixels within this distance (chessboard) of a moving one are "boundary"
 PIXEL_GROUPS = ("background", "boundary", "moving")
 

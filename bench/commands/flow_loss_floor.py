@@ -69,15 +69,15 @@ def flow_loss_floor(root, dataset, split, config, vary, pairs, init, steps, thre
 
     No network: one flow vector per output pixel is optimised on each pair, so the EPE is that of the
     flow the loss itself favours, which a network trained on it converges towards (given the steps that a
-    budget may not give it). Prints the EPE of every pixel,
-    and for background, boundary (within 3 px of an actor) and moving (> 1 px) pixels their mean EPE
-    and their part of the total; zero flow is the first row.
+    budget may not give it). Prints the EPE of every pixel and, for background, boundary (within 3 px of
+    an actor) and moving (> 1 px) pixels, their mean EPE and their part of the total; zero flow is the
+    first row.
     """
     import torch
 
     from bench.stage1 import load_flow_config
     from ufsn.flow_eval import split_pairs
-    from ufsn.loss_floor import LossFloorConfig, fit_free_flow, group_errors
+    from ufsn.loss_floor import PIXEL_GROUPS, LossFloorConfig, fit_free_flow, group_errors
 
     torch.set_num_threads(threads)
     try:
@@ -100,7 +100,7 @@ def flow_loss_floor(root, dataset, split, config, vary, pairs, init, steps, thre
     zero = group_errors(torch.zeros_like(gt), gt)
 
     def line(label, e):
-        groups = " | ".join(f"{e[g]:.3f} ({e[g + '_part']:.4f})" for g in ("background", "boundary", "moving"))
+        groups = " | ".join(f"{e[g]:.3f} ({e[g + '_part']:.4f})" for g in PIXEL_GROUPS)
         click.echo(f"| {label} | {e['epe']:.4f} | {e['epe'] / zero['epe']:.2f} | {groups} |")
 
     line("zero flow", zero)
