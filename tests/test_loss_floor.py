@@ -71,3 +71,5 @@ def test_cli_prints_zero_and_each_loss_and_rejects_unknown_fields(tiny_root):
     assert lines[1].split(" | ")[2] == "1.00"  # zero flow against itself
     bad = CliRunner().invoke(main, [*base, "--vary", "w_cencus=0"])
     assert bad.exit_code != 0 and "w_cencus=0" in bad.output and "w_census" in bad.output
+    missing = CliRunner().invoke(main, ["flow-loss-floor", "--root", "/nonexistent-root", "--dataset", "synthetic"])
+    assert missing.exit_code == 1 and "classes.csv" in missing.output and "Traceback" not in missing.output

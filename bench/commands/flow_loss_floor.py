@@ -88,7 +88,7 @@ def flow_loss_floor(root, dataset, split, config, vary, pairs, init, steps, thre
     fit = LossFloorConfig(steps=steps, init=init, stride=2**flow_cfg.net.output_level)
     try:
         pair_set = split_pairs(Path(root), dataset, split, "test", pairs)
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, ValueError) as exc:  # no split / classes / ground truth: the message names the file
         raise click.ClickException(str(exc)) from exc
     to_t = lambda arrays: torch.stack([torch.from_numpy(a).permute(2, 0, 1) for a in arrays]).float()  # noqa: E731
     img1, img2 = to_t(pair_set.img1) / 255.0, to_t(pair_set.img2) / 255.0  # (B, 3, H, W)
