@@ -53,6 +53,7 @@ class ExperimentConfig:
     dataset: str = "synthetic"
     split: int = 1
     train_subsets: tuple[str, ...] = ("train", "val")  # paper protocol: train + val, report test
+    test_subset: str = "test"  # what the test protocol scores: "val" (with train_subsets = ["train"]) to choose configs
     fusion_weight: float = 1.5  # temporal weight of late fusion (TSN: RGB 1, flow 1.5)
     seed: int = 0
     input: InputConfig = InputConfig()
@@ -61,6 +62,14 @@ class ExperimentConfig:
     temporal: StreamConfig = StreamConfig(in_channels=10, dropout=0.7)
     temporal_optim: OptimConfig = OptimConfig(lr=0.005)
     ufsn: UFConfig = field(default_factory=UFConfig)
+
+    def __post_init__(self):
+        subsets = ("train", "val", "test")
+        if self.test_subset not in subsets or not set(self.train_subsets) <= set(subsets):
+            raise ValueError(f"subsets must be among {', '.join(subsets)}: train_subsets={list(self.train_subsets)}, "
+                             f"test_subset={self.test_subset!r}")  # fmt: skip
+        if self.test_subset in self.train_subsets:
+            raise ValueError(f"test_subset {self.test_subset!r} is also trained on (train_subsets)")
 
 
 def _build(cls, values: dict, where: str):
@@ -80,11 +89,15 @@ def _build(cls, values: dict, where: str):
     return cls(**out)
 
 
-def _nest(raw: dict) -> dict:
+def _nest(raw: dict, where: str) -> dict:
     """Map the file's ``[spatial.model]``/``[spatial.optim]`` sections onto the flat dataclass fields."""
     data = dict(raw)
     for stream in ("spatial", "temporal"):
         section = data.pop(stream, {})
+        stray = sorted(set(section) - {"model", "optim"})
+        if stray:  # e.g. --set temporal.stem=... instead of temporal.model.stem=...
+            raise ValueError(f"{where}: [{stream}] has only [{stream}.model] and [{stream}.optim] tables; "
+                             f"found {', '.join(f'{stream}.{k}' for k in stray)}")  # fmt: skip
         if "model" in section:
             data[stream] = section["model"]
         if "optim" in section:
@@ -130,7 +143,7 @@ def load_experiment(name_or_path: str, overrides: tuple[str, ...] = ()) -> Exper
         raise ValueError(f"{path}: {exc}") from exc
     for item in overrides:
         set_override(raw, item)
-    return _build(ExperimentConfig, _nest(raw), str(path))
+    return _build(ExperimentConfig, _nest(raw, str(path)), str(path))
 
 
 def experiment_from_dict(data: dict) -> ExperimentConfig:

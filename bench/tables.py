@@ -2,6 +2,9 @@
 
 Every measured cell is traceable: the ``source`` column lists the record files it averages.
 Accuracies are shown in percent (records store fractions); literature rows are "reported".
+Every measured value column ``<col>`` has a ``<col>_ci95`` column beside it in the CSV: the half-width
+of its 95% interval (Wilson over the pooled test clips for accuracies, the pairs' bootstrap for EPEs);
+Markdown and LaTeX print the two as ``92.1 ± 2.3``.
 """
 
 from __future__ import annotations
@@ -9,9 +12,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
+
+from ufsn.intervals import mean_half_width, wilson_interval
 
 # Comparison table: method -> (seed's group, label). UF-TSN and supervised flow computed on the fly
 # take RGB only as input, as in the seed's grouping.
@@ -23,6 +29,7 @@ COMPARISON_ROWS = {
 }
 GROUP_ORDER = ("Compressed video", "RGB only", "RGB + optical flow")
 ABLATION_ROWS = {
+    "gtflow": "Ground-truth flow",
     "tvl1": "TV-L1",
     "supflow": "Supervised flow",
     "ufsn-nocv-nms": "w/o cost-volume & multi-scale",
@@ -50,13 +57,40 @@ class Measured:
     path: str  # record.json the numbers come from
     flow_label: str = ""  # for supflow: "RAFT-small" or "oracle"
     epe: float | None = None  # flow runs: end-point error on ground truth
+    clips: int | None = None  # test clips behind top1 (None: unknown, no interval)
+    epe_ci95: float | None = None  # half-width of epe's 95% bootstrap interval, px
 
 
-def _mean_cell(rows: Sequence[Measured], splits: Sequence[int]) -> tuple[float, list[str], list[int]]:
+CI = "_ci95"  # suffix of the interval column beside each value column
+
+
+class Cell(NamedTuple):
+    """One measured table cell: the mean over splits, its 95% half-width and the records behind it."""
+
+    value: float
+    ci95: float
+    paths: list[str]
+
+
+def _accuracy_cell(rows: Sequence[Measured], splits: Sequence[int]) -> Cell:
+    """Mean top-1 (%) over the chosen splits; the interval is Wilson's on the pooled clips."""
     chosen = sorted((r for r in rows if r.split in splits), key=lambda r: r.split)
     if not chosen:
-        return float("nan"), [], []
-    return float(np.mean([r.top1 for r in chosen])) * 100, [r.path for r in chosen], [r.split for r in chosen]
+        return Cell(float("nan"), float("nan"), [])
+    ci = float("nan")
+    if all(r.clips for r in chosen):
+        total = sum(r.clips for r in chosen)
+        ci = wilson_interval(sum(round(r.top1 * r.clips) for r in chosen), total).half_width * 100
+    return Cell(float(np.mean([r.top1 for r in chosen])) * 100, ci, [r.path for r in chosen])
+
+
+def _epe_cell(rows: Sequence[Measured], splits: Sequence[int]) -> Cell:
+    """Mean EPE (px) over the chosen splits; the half-width is that of a mean of independent estimates."""
+    chosen = [r for r in rows if r.split in splits and r.epe is not None]
+    if not chosen:
+        return Cell(float("nan"), float("nan"), [])
+    ci = mean_half_width([r.epe_ci95 for r in chosen]) if all(r.epe_ci95 is not None for r in chosen) else np.nan
+    return Cell(float(np.mean([r.epe for r in chosen])), float(ci), [r.path for r in chosen])
 
 
 def _pick(records: Sequence[Measured], method: str, dataset: str) -> list[Measured]:
@@ -75,6 +109,7 @@ def comparison_table(
             for d in datasets:
                 hit = block[block["dataset"] == d]["value"]
                 row[d] = float(hit.iloc[0]) if len(hit) else float("nan")
+                row[d + CI] = float("nan")
             row["source"] = block["citation"].iloc[0]
             rows.append(row)
         for method, (mgroup, label) in COMPARISON_ROWS.items():
@@ -83,13 +118,17 @@ def comparison_table(
             row = {"group": group, "method": _label(records, method, label), "status": "measured"}
             sources = []
             for d in datasets:
-                row[d], paths, _ = _mean_cell(_pick(records, method, d), splits)
+                row[d], row[d + CI], paths = _accuracy_cell(_pick(records, method, d), splits)
                 sources += paths
             if not sources:
                 continue
             row["source"] = ";".join(sources)
             rows.append(row)
-    return pd.DataFrame(rows, columns=["group", "method", "status", *datasets, "source"])
+    return pd.DataFrame(rows, columns=["group", "method", "status", *_with_ci(datasets), "source"])
+
+
+def _with_ci(columns: Sequence[str]) -> list[str]:
+    return [name for c in columns for name in (c, c + CI)]
 
 
 def _label(records: Sequence[Measured], method: str, label: str) -> str:
@@ -100,48 +139,72 @@ def _label(records: Sequence[Measured], method: str, label: str) -> str:
 def ablation_table(
     records: Sequence[Measured], flow_records: Sequence[Measured], datasets: Sequence[str], splits: Sequence[int]
 ) -> pd.DataFrame:
-    """Rows TV-L1, supervised flow, w/o CV & MS, w/o MS, UF-TSN: top-1 (%) and flow EPE per dataset."""
+    """Rows ground-truth flow, TV-L1, supervised flow, w/o CV & MS, w/o MS, UF-TSN: top-1 (%) and flow EPE."""
     rows = []
     for method, label in ABLATION_ROWS.items():
         row = {"method": _label(records, method, label), "status": "measured"}
         sources = []
         for d in datasets:
-            row[d], paths, _ = _mean_cell(_pick(records, method, d), splits)
+            row[d], row[d + CI], paths = _accuracy_cell(_pick(records, method, d), splits)
             sources += paths
-            flow = [f for f in flow_records if f.method == FLOW_RUN_OF_METHOD.get(method) and f.dataset == d]
-            flow = [f for f in flow if f.split in splits and f.epe is not None]
-            row[f"{d} EPE"] = float(np.mean([f.epe for f in flow])) if flow else float("nan")
-            sources += [f.path for f in flow]
+            flow = _pick(flow_records, FLOW_RUN_OF_METHOD.get(method, ""), d)
+            row[f"{d} EPE"], row[f"{d} EPE{CI}"], paths = _epe_cell(flow, splits)
+            sources += paths
         if not sources:
             continue
         row["source"] = ";".join(sources)
         rows.append(row)
-    columns = ["method", "status", *datasets, *(f"{d} EPE" for d in datasets), "source"]
+    columns = ["method", "status", *_with_ci(datasets), *_with_ci([f"{d} EPE" for d in datasets]), "source"]
     return pd.DataFrame(rows, columns=columns)
 
 
 def column_digits(column: str) -> int:
     """Decimals shown: accuracies (%) and FPS 1, EPE / params / MACs 2."""
+    column = column.removesuffix(CI)
     return 2 if column.endswith("EPE") or column in ("params_m", "gmacs", "gflops") else 1
 
 
-def to_markdown(table: pd.DataFrame) -> str:
-    """Markdown (pipe) table without the source column; missing cells as "-"."""
+def with_intervals(table: pd.DataFrame, plus_minus: str, missing: str) -> pd.DataFrame:
+    """The table without its source column, each value and its ``_ci95`` merged into one text cell."""
     shown = table.drop(columns=["source"], errors="ignore")
+    for column in _interval_columns(shown):
+        digits = column_digits(column)
+
+        def cell(value, ci, digits=digits):
+            if pd.isna(value):
+                return missing
+            return f"{value:.{digits}f}" if pd.isna(ci) else f"{value:.{digits}f}{plus_minus}{ci:.{digits}f}"
+
+        shown[column] = [cell(v, c) for v, c in zip(shown[column], shown[column + CI], strict=True)]
+        shown = shown.drop(columns=[column + CI])
+    return shown
+
+
+def _interval_columns(table: pd.DataFrame) -> list[str]:
+    return [c for c in table.columns if c + CI in table.columns]
+
+
+def to_markdown(table: pd.DataFrame) -> str:
+    """Markdown (pipe) table without the source column, intervals as ``92.1 ± 2.3``; missing cells as "-"."""
+    merged = _interval_columns(table)
+    shown = with_intervals(table, " ± ", "-")
     formats = tuple(f".{column_digits(c)}f" for c in shown.columns)
+    align = tuple("right" if c in merged or pd.api.types.is_numeric_dtype(shown[c]) else "left" for c in shown.columns)
     shown = shown.astype(object).where(shown.notna(), None)  # tabulate prints None as missingval
-    return shown.to_markdown(index=False, floatfmt=formats, missingval="-")
+    return shown.to_markdown(index=False, floatfmt=formats, missingval="-", colalign=align)
 
 
 def to_latex(table: pd.DataFrame, caption: str) -> str:
-    """Booktabs LaTeX (no source column), missing cells as "--"."""
-    shown = table.drop(columns=["source"], errors="ignore")
+    """Booktabs LaTeX (no source column), intervals as ``92.1 $\\pm$ 2.3``, missing cells as "--"."""
+    merged = _interval_columns(table)
+    shown = with_intervals(table, " $\\pm$ ", "--")
     styler = shown.style.hide(axis="index").format_index(escape="latex", axis=1)
-    styler = styler.format(escape="latex", na_rep="--")
+    text = [c for c in shown.columns if c not in merged]
+    styler = styler.format(escape="latex", na_rep="--", subset=text)
     for column in shown.columns:
         if pd.api.types.is_float_dtype(shown[column]):
             styler = styler.format(precision=column_digits(column), na_rep="--", subset=[column])
-    align = "".join("r" if pd.api.types.is_numeric_dtype(shown[c]) else "l" for c in shown.columns)
+    align = "".join("r" if pd.api.types.is_numeric_dtype(shown[c]) or c in merged else "l" for c in shown.columns)
     return styler.to_latex(hrules=True, caption=_latex_escape(caption), position="t", column_format=align)
 
 

@@ -69,7 +69,7 @@ def _dataset(root, dataset, exp: ExperimentConfig, modality: str, mode: str, tes
     crops = test_crops or (10 if exp.input.test_crops == "ten" else 1)
     clip = ClipConfig(modality=modality, mode=mode, segments=exp.input.segments, new_length=exp.input.flow_pairs,
                       test_snippets=exp.input.test_snippets, test_crops=crops, size=exp.input.crop)  # fmt: skip
-    subsets = tuple(exp.train_subsets if mode == "train" else ("test",))
+    subsets = tuple(exp.train_subsets if mode == "train" else (exp.test_subset,))
     flow = GroundTruthFlowReader(Path(root), dataset) if ground_truth_flow else None
     return split_dataset(Path(root), dataset, exp.split, subsets, clip, _source(root, dataset, exp.input.source), flow)
 

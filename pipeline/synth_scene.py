@@ -2,6 +2,8 @@
 
 A scene is a textured background seen by a translating camera plus textured objects that
 move by affine motions (translation, rotation, zoom, oscillation) and occlude each other.
+Objects live on a torus the size of the frame: one that leaves on one side enters on the other,
+so every actor is in view in every frame and its position is uniform at every time.
 Every image value is an analytic function of continuous coordinates, so the correspondence
 between two frames, and therefore the flow, is known exactly.
 
@@ -42,8 +44,9 @@ PALETTES = (
     ((120, 60, 20), (60, 200, 160)),
     ((200, 200, 30), (30, 30, 160)),
 )
-LOG_SCALE_RANGE = (math.log(0.75), math.log(1.35))  # object scale relative to the base size
+LOG_SCALE_RANGE = (math.log(0.7), math.log(1.4))  # object scale relative to the base size (a zoom cycle: 2x)
 OSCILLATION_PERIOD = 8.0  # frames
+MAX_EXTENT = 1.25  # largest distance from the centre of any shape, local units (an object must fit half the frame)
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,8 @@ class ObjectTrack:
     colors: np.ndarray  # (2, 3) float
     tex_freq: float  # texture cycles per unit of local radius
     tex_phase: float
+    detail_freq: float  # a finer copy of the texture on top (cycles per unit radius), so matching works at two scales
+    detail_phase: float
     radius: float  # base radius in pixels
     c0: np.ndarray  # (2,) centre at t=0, pixels
     velocity: np.ndarray  # (2,) px/frame
@@ -109,16 +114,10 @@ class Scene:
     camera_velocity: np.ndarray  # (2,) px/frame of the world under the camera
     objects: tuple[ObjectTrack, ...]
 
-    def margin(self, obj: ObjectTrack) -> float:
-        # Largest extent of any shape is < 1.25 local units; the torus wraps only off-screen.
-        return obj.radius * math.exp(LOG_SCALE_RANGE[1]) * 1.25 + 1.0
-
     def rendered_pose(self, obj: ObjectTrack, t: float) -> tuple[np.ndarray, float, float]:
-        """Pose used for drawing: centre wrapped on an off-screen torus, log-scale cyclic."""
+        """Pose used for drawing: centre wrapped onto the frame-sized torus, log-scale cyclic."""
         centre, theta, log_s = obj.continuous_pose(t)
-        m = self.margin(obj)
-        size = np.array([self.width, self.height], dtype=float)
-        centre = np.mod(centre + m, size + 2 * m) - m
+        centre = np.mod(centre, np.array([self.width, self.height], dtype=float))
         lo, hi = LOG_SCALE_RANGE
         log_s = lo + math.fmod(math.fmod(log_s - lo, hi - lo) + (hi - lo), hi - lo)
         return centre, theta, log_s
@@ -171,11 +170,19 @@ def _texture(kind: str, u: np.ndarray, v: np.ndarray, freq: float, phase: float)
     return np.clip(0.5 + 0.5 * s, 0.0, 1.0)
 
 
-def object_local(obj_pose: tuple[np.ndarray, float, float], radius: float, xs: np.ndarray, ys: np.ndarray):
-    """Local unit coordinates (u, v) of pixels (xs, ys) for an object at ``obj_pose``."""
+def object_local(
+    obj_pose: tuple[np.ndarray, float, float], radius: float, xs: np.ndarray, ys: np.ndarray, period: tuple[int, int]
+):
+    """Local unit coordinates (u, v) of pixels (xs, ys) for an object at ``obj_pose`` on a torus of ``period`` (W, H).
+
+    Offsets from the centre take the nearest copy of the object (minimum image), so an object that
+    crosses an edge is drawn on both sides; objects stay under half the frame (MAX_EXTENT).
+    """
     centre, theta, log_s = obj_pose
     scale = radius * math.exp(log_s)
-    dx, dy = xs - centre[0], ys - centre[1]
+    w, h = period
+    dx = _minimum_image(xs - centre[0], w)
+    dy = _minimum_image(ys - centre[1], h)
     cos_t, sin_t = math.cos(theta), math.sin(theta)
     u = (cos_t * dx + sin_t * dy) / scale
     v = (-sin_t * dx + cos_t * dy) / scale
@@ -209,20 +216,28 @@ def render(scene: Scene, t: int) -> tuple[np.ndarray, np.ndarray]:
     layers = np.zeros((scene.height, scene.width), dtype=np.int16)
     for k, obj in enumerate(scene.objects, start=1):
         pose = scene.rendered_pose(obj, t)
-        u, v, scale = object_local(pose, obj.radius, xs, ys)
+        u, v, scale = object_local(pose, obj.radius, xs, ys, (scene.width, scene.height))
         alpha = np.clip(0.5 - _signed_distance(obj.shape, u, v) * scale, 0.0, 1.0)  # 1 px ramp
-        tex = _texture(obj.texture, u, v, obj.tex_freq, obj.tex_phase)[..., None]
+        coarse = _texture(obj.texture, u, v, obj.tex_freq, obj.tex_phase)
+        fine = _texture(obj.texture, u, v, obj.detail_freq, obj.detail_phase)
+        tex = (0.65 * coarse + 0.35 * fine)[..., None]
         colour = obj.colors[0] * (1 - tex) + obj.colors[1] * tex
         image = image * (1 - alpha[..., None]) + colour * alpha[..., None]
         layers[alpha >= 0.5] = k
     return np.clip(image, 0.0, 255.0), layers
 
 
+def _minimum_image(offset: np.ndarray, period: int) -> np.ndarray:
+    """``offset`` wrapped into [-period/2, period/2): the offset to the nearest copy on the torus."""
+    return np.mod(offset + period / 2, period) - period / 2
+
+
 def pair_flow(scene: Scene, t: int, layers_t: np.ndarray, layers_next: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Exact forward flow (H, W, 2) in px from frame t to t+1, and the occlusion mask (H, W).
 
-    A pixel is occluded when its surface point leaves the image, is covered in frame t+1 by
-    another layer, or belongs to an object whose drawn pose jumps (torus or scale wrap).
+    A pixel is occluded when its surface point leaves the image (objects re-enter on the other
+    side, elsewhere), is covered in frame t+1 by another layer, or belongs to an object whose
+    drawn scale jumps (the end of a zoom cycle).
     """
     h, w = layers_t.shape
     ys, xs = np.mgrid[0:h, 0:w].astype(np.float64)
@@ -235,13 +250,14 @@ def pair_flow(scene: Scene, t: int, layers_t: np.ndarray, layers_next: np.ndarra
         c0, th0, ls0 = obj.continuous_pose(t)
         c1, th1, ls1 = obj.continuous_pose(t + 1)
         pose_next = (pose_t[0] + (c1 - c0), pose_t[1] + (th1 - th0), pose_t[2] + (ls1 - ls0))
-        drawn_next = scene.rendered_pose(obj, t + 1)
-        jumped[k] = bool(np.abs(drawn_next[0] - pose_next[0]).max() > 1e-6 or abs(drawn_next[2] - pose_next[2]) > 1e-9)
+        jumped[k] = abs(scene.rendered_pose(obj, t + 1)[2] - pose_next[2]) > 1e-9  # the centre's wrap is seamless
         mask = layers_t == k
-        u, v, _ = object_local(pose_t, obj.radius, xs[mask], ys[mask])
-        x1, y1 = object_to_pixels(pose_next, obj.radius, u, v)
-        flow[mask, 0] = x1 - xs[mask]
-        flow[mask, 1] = y1 - ys[mask]
+        u, v, _ = object_local(pose_t, obj.radius, xs[mask], ys[mask], (w, h))
+        x1, y1 = object_to_pixels(pose_next, obj.radius, u, v)  # unwrapped: pixels of the copy nearest each pixel
+        shift_x = xs[mask] - pose_t[0][0] - _minimum_image(xs[mask] - pose_t[0][0], w)
+        shift_y = ys[mask] - pose_t[0][1] - _minimum_image(ys[mask] - pose_t[0][1], h)
+        flow[mask, 0] = x1 + shift_x - xs[mask]
+        flow[mask, 1] = y1 + shift_y - ys[mask]
     tx, ty = xs + flow[..., 0], ys + flow[..., 1]
     inside = (tx > -0.5) & (tx < w - 0.5) & (ty > -0.5) & (ty < h - 0.5)
     ix = np.clip(np.rint(tx), 0, w - 1).astype(int)

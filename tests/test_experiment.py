@@ -41,3 +41,15 @@ def test_stage1_config_named_by_each_experiment_loads(name):
     flow = load_flow_config(load_experiment(name).ufsn.flow_config)
     assert flow.net.output_level >= 1 and len(flow.net.channels) >= flow.net.output_level
     assert 0 < flow.lr < 1e-2 and flow.steps > 0
+
+
+def test_stream_key_outside_model_or_optim_is_an_error():
+    with pytest.raises(ValueError, match=r"synthetic.toml: \[temporal\] has only .* found temporal.stem"):
+        load_experiment("synthetic", ("temporal.stem=imagenet",))
+
+
+def test_val_protocol_overrides_and_their_check():
+    exp = load_experiment("synthetic", ("test_subset=val", 'train_subsets=["train"]'))
+    assert (exp.test_subset, exp.train_subsets) == ("val", ("train",))
+    with pytest.raises(ValueError, match="also trained on"):
+        load_experiment("synthetic", ("test_subset=val",))

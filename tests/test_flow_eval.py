@@ -23,10 +23,22 @@ def test_error_sums_hand_worked():
     noc = np.array([[True, False, True, True]])
     s = ErrorSums()
     s.add(pred, gt, valid, noc)
-    epe, epe_noc, o1, o3, moving = s.summary()
+    epe, epe_noc, o1, o3, moving, ci, ci_moving = s.summary()
     assert epe == pytest.approx(7.5 / 4) and epe_noc == pytest.approx(2.5 / 3)
     assert o1 == pytest.approx(0.5) and o3 == pytest.approx(0.25)
-    assert moving is None  # nothing moves in this ground truth
+    assert moving is None and ci_moving is None  # nothing moves in this ground truth
+    assert ci == 0.0  # one pair: every bootstrap resample is that pair
+
+
+def test_error_sums_interval_over_pairs():
+    # Two pairs of 4 pixels with EPE 1 and 3: resampling the pairs gives means 1, 2 or 3 with
+    # probabilities 1/4, 1/2, 1/4, so the 2.5-97.5 percentile interval is [1, 3] (half-width 1).
+    s = ErrorSums()
+    for err in (1.0, 3.0):
+        gt = np.zeros((2, 2, 2), np.float32)
+        s.add(gt + np.array([err, 0], np.float32), gt, np.ones((2, 2), bool), None)
+    summary = s.summary()
+    assert summary.epe == pytest.approx(2.0) and summary.epe_ci95 == pytest.approx(1.0)
 
 
 def test_error_sums_moving_pixels_hand_worked():

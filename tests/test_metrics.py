@@ -23,6 +23,9 @@ def test_hand_worked_metrics():
     # per class: 0 -> 1/2, 1 -> 0/1, 2 -> 1/1 ; mean = 0.5
     assert m.mean_class_acc == pytest.approx(0.5)
     assert confusion_matrix(scores, labels, 3).tolist() == [[1, 1, 0], [0, 0, 1], [0, 0, 1]]
+    # 2 of 4 right: Wilson interval 0.5 +- z sqrt(1/16 + z^2/64) / (1 + z^2/4) = [0.150, 0.850]
+    assert m.clips == 4
+    assert m.top1_ci95 == pytest.approx(0.3498, abs=1e-3)
 
 
 def test_mean_class_differs_from_top1_when_unbalanced():

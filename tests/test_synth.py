@@ -26,7 +26,7 @@ def _warp_mae(frame0, frame1, flow, valid):
 
 
 def test_ground_truth_flow_reproduces_frames():
-    cfg = preset("demo", width=80, height=80)
+    cfg = preset("demo")
     warped, zero = [], []
     for cls in class_table(cfg.families, cfg.motions):
         for group in (1, 2):
@@ -46,6 +46,8 @@ def _translating_scene(velocity, camera):
         colors=np.array([[200.0, 30, 30], [30, 30, 200]]),
         tex_freq=1.0,
         tex_phase=0.0,
+        detail_freq=3.0,
+        detail_phase=0.0,
         radius=8.0,
         c0=np.array([24.0, 24.0]),
         velocity=np.array(velocity),

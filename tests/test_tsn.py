@@ -98,3 +98,25 @@ def test_weights_from_path_and_errors(tmp_path):
 def test_imagenet_falls_back_to_random_when_not_cached(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     assert build_backbone("resnet18", "imagenet").weights == "random"
+
+
+def test_small_stem_keeps_resolution_into_layer1():
+    torch.manual_seed(0)
+    stream = TSNStream(StreamConfig(in_channels=6, num_classes=4, weights="random", stem="small"))
+    conv = stream.backbone.conv1
+    assert (conv.kernel_size, conv.stride, conv.in_channels) == ((3, 3), (1, 1), 6)
+    assert isinstance(stream.backbone.maxpool, nn.Identity)
+    x = torch.randn(2, 3, 6, 32, 32)  # (B, K, 2L, H, W)
+    seen = {}
+    for name in ("layer1", "layer4"):
+        getattr(stream.backbone, name).register_forward_hook(lambda m, i, o, name=name: seen.update({name: o.shape}))
+    out = stream(x)
+    assert out.shape == (2, 4)
+    assert seen["layer1"][-2:] == (32, 32) and seen["layer4"][-2:] == (4, 4)  # the ImageNet stem gives 8x8 and 1x1
+    out.sum().backward()
+    assert all(torch.isfinite(p.grad).all() for p in stream.parameters() if p.grad is not None)
+
+
+def test_unknown_stem_lists_valid_ones():
+    with pytest.raises(ValueError, match="imagenet, small"):
+        TSNStream(StreamConfig(num_classes=2, weights="random", stem="tiny"))

@@ -20,7 +20,8 @@ from ufsn.flownet import FlowNet
 
 CLASSICAL = ("tvl1", "dis", "farneback")
 CSV_COLUMNS = ("method", "dataset", "pairs", "epe", "epe_noc", "outlier_1px", "outlier_3px", "fps", "fps_batch",
-               "best_batch", "resolution", "eval_size", "device", "threads", "epe_moving")  # fmt: skip
+               "best_batch", "resolution", "eval_size", "device", "threads", "epe_moving", "epe_ci95",
+               "epe_moving_ci95")  # fmt: skip
 MOVING_PX = 1.0  # ground-truth motion above which a pixel counts as moving (``epe_moving``)
 
 
@@ -63,6 +64,8 @@ class FlowEvalRow(NamedTuple):
     device: str
     threads: int
     epe_moving: float | None = None  # EPE where the ground truth moves > MOVING_PX (the synthetic actors)
+    epe_ci95: float | None = None  # half-width of the 95% bootstrap interval of epe (pairs resampled)
+    epe_moving_ci95: float | None = None
 
 
 class ErrorSummary(NamedTuple):
@@ -71,6 +74,8 @@ class ErrorSummary(NamedTuple):
     outlier_1px: float
     outlier_3px: float
     epe_moving: float | None  # None when no pixel moves more than MOVING_PX
+    epe_ci95: float  # half-width (px) of the 95% bootstrap interval over pairs
+    epe_moving_ci95: float | None
 
 
 def classical_estimator(name: str) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
@@ -119,6 +124,7 @@ class ErrorSums:
     def __init__(self):
         self.epe = self.n = self.out1 = self.out3 = self.epe_noc = self.n_noc = 0.0
         self.epe_moving = self.n_moving = 0.0
+        self.per_pair: list[tuple[float, int, float, int]] = []  # (error sum, pixels, moving error sum, moving pixels)
 
     def add(self, pred: np.ndarray, gt: np.ndarray, valid: np.ndarray, noc: np.ndarray | None) -> None:
         err = np.linalg.norm(pred - gt, axis=-1)  # (H, W)
@@ -129,15 +135,21 @@ class ErrorSums:
         moving = valid & (np.linalg.norm(gt, axis=-1) > MOVING_PX)  # (H, W)
         self.epe_moving += err[moving].sum()
         self.n_moving += moving.sum()
+        self.per_pair.append((float(err[valid].sum()), int(valid.sum()), float(err[moving].sum()), int(moving.sum())))
         if noc is not None:
             self.epe_noc += err[noc].sum()
             self.n_noc += noc.sum()
 
     def summary(self) -> ErrorSummary:
+        from ufsn.intervals import bootstrap_ratio_interval
+
         n = max(self.n, 1)
         noc = self.epe_noc / self.n_noc if self.n_noc else None
         moving = self.epe_moving / self.n_moving if self.n_moving else None
-        return ErrorSummary(self.epe / n, noc, self.out1 / n, self.out3 / n, moving)
+        pairs = np.asarray(self.per_pair, dtype=np.float64).reshape(-1, 4)  # (pairs, 4)
+        ci = bootstrap_ratio_interval(pairs[:, 0], pairs[:, 1]).half_width if self.n else float("nan")
+        ci_moving = bootstrap_ratio_interval(pairs[:, 2], pairs[:, 3]).half_width if self.n_moving else None
+        return ErrorSummary(self.epe / n, noc, self.out1 / n, self.out3 / n, moving, ci, ci_moving)
 
 
 def accuracy(estimate: Callable, pairs: PairSet, use_gray: bool) -> ErrorSums:
@@ -200,25 +212,42 @@ def net_fps(net: FlowNet, a: np.ndarray, b: np.ndarray, batch: int, device, seco
 
 def evaluate_methods(net: FlowNet | None, pairs: PairSet, cfg: FlowEvalConfig, device) -> Iterator[FlowEvalRow]:
     """One row per method (zero flow, UF when ``net`` is given, TV-L1, DIS, Farneback)."""
+    rows = reference_rows(pairs, cfg)
+    yield next(rows)  # zero flow
+    if net is not None:
+        yield uf_row(net, pairs, cfg, device)
+    yield from rows
+
+
+def _common(pairs: PairSet, cfg: FlowEvalConfig) -> dict:
+    h, w = pairs.img1[0].shape[:2]
+    return dict(dataset=cfg.dataset, pairs=len(pairs.img1), resolution=f"{cfg.speed_size[1]}x{cfg.speed_size[0]}",
+                eval_size=f"{w}x{h}", threads=cfg.threads)  # fmt: skip
+
+
+def uf_row(net: FlowNet, pairs: PairSet, cfg: FlowEvalConfig, device) -> FlowEvalRow:
+    """The UF estimator's row: errors on ``pairs`` and, with ``cfg.with_speed``, frames/s per batch size."""
+    torch.set_num_threads(cfg.threads)
+    errors = accuracy(uf_estimator(net, device), pairs, use_gray=False).summary()
+    fps = fps_b = best = None
+    if cfg.with_speed:
+        sa, sb = speed_pair(pairs, cfg.speed_size)
+        rates = {b: net_fps(net, sa, sb, b, device, cfg.speed_seconds) for b in cfg.batches}
+        fps, best = rates.get(1), max(rates, key=rates.get)
+        fps_b = rates[best]
+    return FlowEvalRow("uf", **errors._asdict(), fps=fps, fps_batch=fps_b, best_batch=best, device=str(device),
+                       **_common(pairs, cfg))  # fmt: skip
+
+
+def reference_rows(pairs: PairSet, cfg: FlowEvalConfig) -> Iterator[FlowEvalRow]:
+    """Zero flow, then TV-L1, DIS and Farneback: the same for every estimator on the same pairs."""
     import cv2
 
-    torch.set_num_threads(cfg.threads)
     cv2.setNumThreads(cfg.threads)
-    h, w = pairs.img1[0].shape[:2]
-    common = dict(dataset=cfg.dataset, pairs=len(pairs.img1), resolution=f"{cfg.speed_size[1]}x{cfg.speed_size[0]}",
-                  eval_size=f"{w}x{h}", threads=cfg.threads)  # fmt: skip
+    common = _common(pairs, cfg)
     sa, sb = speed_pair(pairs, cfg.speed_size) if cfg.with_speed else (None, None)
     yield FlowEvalRow("zero", **zero_errors(pairs).summary()._asdict(), fps=None, fps_batch=None, best_batch=None,
                       device="-", **common)  # fmt: skip
-    if net is not None:
-        errors = accuracy(uf_estimator(net, device), pairs, use_gray=False).summary()
-        fps = fps_b = best = None
-        if cfg.with_speed:
-            rates = {b: net_fps(net, sa, sb, b, device, cfg.speed_seconds) for b in cfg.batches}
-            fps, best = rates.get(1), max(rates, key=rates.get)
-            fps_b = rates[best]
-        yield FlowEvalRow("uf", **errors._asdict(), fps=fps, fps_batch=fps_b, best_batch=best, device=str(device),
-                          **common)  # fmt: skip
     for name in CLASSICAL:
         errors = accuracy(classical_estimator(name), pairs, use_gray=True).summary()
         fps = classical_fps(name, sa, sb, cfg.speed_seconds) if cfg.with_speed else None
@@ -285,5 +314,6 @@ def flow_metrics(rows: list[FlowEvalRow]) -> dict:
             out["fps_ratio_tvl1"] = by["uf"]["fps"] / by["tvl1"]["fps"]
     if "zero" in by and "uf" in by and by["zero"]["epe"]:
         out["epe_ratio_zero"] = by["uf"]["epe"] / by["zero"]["epe"]
-    out["references"] = {m: {"epe": r["epe"], "fps": r["fps"]} for m, r in by.items() if m != "uf"}
+    kept = ("epe", "fps", "epe_ci95", "epe_moving", "epe_moving_ci95")
+    out["references"] = {m: {k: r[k] for k in kept} for m, r in by.items() if m != "uf"}
     return out

@@ -158,11 +158,11 @@ def compute_loss(net, cfg: FlowTrainConfig, step: int, img1, img2, flow, noc):
 
 @torch.no_grad()
 def validation_epe(net: FlowNet, bank: PairBank, pairs: int, device: torch.device, batch: int = 16) -> float:
-    """Mean EPE (px) over the first ``pairs`` pairs of a bank with ground truth."""
+    """Mean EPE (px) over ``pairs`` evenly spaced pairs of a bank with ground truth (every class, not the first)."""
     net.eval()
     total, count = 0.0, 0
-    for start in range(0, min(pairs, bank.pairs), batch):
-        idx = torch.arange(start, min(start + batch, pairs, bank.pairs))
+    chosen = torch.linspace(0, bank.pairs - 1, min(pairs, bank.pairs)).round().long()  # (P,)
+    for idx in chosen.split(batch):
         img1, img2, flow, _ = (t.to(device) for t in bank.batch(idx))
         total += endpoint_error(net(img1, img2).full, flow).mean(dim=(1, 2, 3)).sum().item()
         count += len(idx)

@@ -1,4 +1,4 @@
-"""Classification metrics of the test protocol: top-1, top-5, mean class accuracy, confusion matrix."""
+"""Classification metrics of the test protocol: top-1 (with its 95% interval), top-5, mean class accuracy, confusion."""
 
 from __future__ import annotations
 
@@ -6,11 +6,15 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ufsn.intervals import wilson_interval
+
 
 class ClassificationMetrics(NamedTuple):
     top1: float  # fraction 0..1
     top5: float  # fraction 0..1 (top-k with k = min(5, classes))
     mean_class_acc: float  # mean over classes present in the labels of per-class top-1
+    clips: int  # test videos the fractions are over
+    top1_ci95: float  # half-width of the 95% Wilson interval of top1 (fraction)
 
 
 def topk_accuracy(scores: np.ndarray, labels: np.ndarray, k: int) -> float:
@@ -37,8 +41,11 @@ def classification_metrics(scores: np.ndarray, labels: np.ndarray) -> Classifica
     matrix = confusion_matrix(scores, labels, scores.shape[1])
     present = matrix.sum(axis=1) > 0
     per_class = np.diag(matrix)[present] / matrix.sum(axis=1)[present]
+    top1 = topk_accuracy(scores, labels, 1)
     return ClassificationMetrics(
-        top1=topk_accuracy(scores, labels, 1),
+        top1=top1,
         top5=topk_accuracy(scores, labels, 5),
         mean_class_acc=float(per_class.mean()),
+        clips=len(labels),
+        top1_ci95=wilson_interval(int(np.trace(matrix)), len(labels)).half_width,
     )

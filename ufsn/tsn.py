@@ -20,6 +20,10 @@ class StreamConfig:
     dropout: float = 0.8  # before the classifier; TSN uses 0.8 (RGB) and 0.7 (flow)
     weights: str = "imagenet"  # "imagenet" (when cached, else random), "random", or a state-dict path
     partial_bn: bool = True  # TSN: freeze every BatchNorm but the first while training
+    stem: str = "imagenet"  # imagenet: 7x7/2 conv + max-pool (224 px inputs); small: 3x3/1 conv, no pool (32-64 px)
+
+
+STEMS = ("imagenet", "small")
 
 
 class TSNStream(nn.Module):
@@ -27,11 +31,18 @@ class TSNStream(nn.Module):
 
     def __init__(self, config: StreamConfig):
         super().__init__()
+        if config.stem not in STEMS:
+            raise ValueError(f"unknown stem {config.stem!r}; valid: {', '.join(STEMS)}")
         self.config = config
         backbone = build_backbone(config.arch, config.weights)
         self.weights_used = backbone.weights
         self.backbone = backbone.net
-        if config.in_channels != 3:
+        if config.stem == "small":
+            # The CIFAR-style stem keeps small inputs at full resolution into layer1 (a 64 px crop reaches
+            # layer4 at 8x8, not 2x2). Its 3x3 kernels have no ImageNet counterpart, so they start random.
+            self.backbone.conv1 = small_stem_conv(config.in_channels, self.backbone.conv1.out_channels)
+            self.backbone.maxpool = nn.Identity()
+        elif config.in_channels != 3:
             if self.weights_used == "random":
                 # Cross-modality init averages *trained* RGB kernels. Applied to random kernels it gives
                 # every flow channel the same kernel, so conv1 starts out seeing only the sum of the x and
@@ -62,6 +73,12 @@ class TSNStream(nn.Module):
         if mode and self.config.partial_bn:
             freeze_bn_after_first(self.backbone)
         return self
+
+
+def small_stem_conv(in_channels: int, out_channels: int) -> nn.Conv2d:
+    """3x3 stride-1 conv for 32-64 px inputs, with torchvision's ResNet init (He, fan-out)."""
+    conv = nn.Conv2d(in_channels, out_channels, kernel_size=3, stride=1, padding=1, bias=False)
+    return random_conv(conv, in_channels)
 
 
 def freeze_bn_after_first(net: nn.Module) -> None:

@@ -52,6 +52,8 @@ def resolve_checkpoint(root: Path, dataset: str, checkpoint: Path | None, run: s
 @click.option("--checkpoint", type=click.Path(exists=True, path_type=Path), default=None, help="Stage-1 checkpoint.")
 @click.option("--run", default=None, help="Stage-1 run name (its checkpoint; flow_metrics go into its record).")
 @click.option("--split", type=int, default=1, show_default=True, help="Split whose test subset is evaluated.")
+@click.option("--subset", type=click.Choice(["test", "val"]), default="test", show_default=True,
+              help="Subset of the split: val while choosing configs, test for the reported figures.")
 @click.option("--pairs-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), multiple=True,
               help="Folders with frame10.png, frame11.png, flow10.flo (Middlebury) instead of the split.")  # fmt: skip
 @click.option(
@@ -63,8 +65,8 @@ def resolve_checkpoint(root: Path, dataset: str, checkpoint: Path | None, run: s
 @click.option("--no-speed", is_flag=True, help="Accuracy only.")
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="CSV output (default: stdout table only).")
 @click.argument("more_pairs", nargs=-1, type=click.Path(exists=True, file_okay=False, path_type=Path))
-def flow_eval(root, dataset, checkpoint, run, split, pairs_dir, max_pairs, size, threads, seconds, no_speed, out,
-              more_pairs):  # fmt: skip
+def flow_eval(root, dataset, checkpoint, run, split, subset, pairs_dir, max_pairs, size, threads, seconds, no_speed,
+              out, more_pairs):  # fmt: skip
     """End-point error and speed of the UF flow estimator against TV-L1, DIS and Farneback.
 
     Extra arguments are more pair folders, so a shell glob works: ``--pairs-dir .../middlebury_*``.
@@ -81,7 +83,7 @@ def flow_eval(root, dataset, checkpoint, run, split, pairs_dir, max_pairs, size,
     cfg = FlowEvalConfig(dataset=name, max_pairs=max_pairs or None, speed_size=parse_size(size), threads=threads,
                          speed_seconds=seconds,
                          with_speed=not no_speed)  # fmt: skip
-    pairs = folder_pairs(list(pairs_dir)) if pairs_dir else split_pairs(root, dataset, split, "test", cfg.max_pairs)
+    pairs = folder_pairs(list(pairs_dir)) if pairs_dir else split_pairs(root, dataset, split, subset, cfg.max_pairs)
     device = resolve_device("auto")
     net = load_estimator(ckpt, device)
     rows = list(evaluate_methods(net, pairs, cfg, device))
@@ -90,7 +92,7 @@ def flow_eval(root, dataset, checkpoint, run, split, pairs_dir, max_pairs, size,
         write_rows_csv(out, rows)
         click.echo(f"wrote {out}")
     if folder is not None:
-        key = "middlebury" if pairs_dir else f"split{split}_test"
+        key = "middlebury" if pairs_dir else f"split{split}_{subset}"
         from bench.runs import load_record
 
         metrics = dict(load_record(folder).flow_metrics)

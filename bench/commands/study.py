@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -67,10 +68,13 @@ def run_compare(opts) -> None:
 
 def run_ablations(opts) -> None:
     """Library side of ``ablations`` (also used by ``all``)."""
-    from bench.study import ABLATION_METHODS, ensure_flow_eval, ensure_runs, measured
+    from bench.study import ABLATION_METHODS, GROUND_TRUTH_METHOD, ensure_flow_eval, ensure_runs, measured
     from bench.tables import ablation_table
+    from pipeline.paths import DatasetPaths
 
     ensure_runs(opts, ABLATION_METHODS)
+    with_truth = tuple(d for d in opts.datasets if DatasetPaths(opts.root, d).flow_gt.is_dir())
+    ensure_runs(replace(opts, datasets=with_truth), (GROUND_TRUTH_METHOD,))
     ensure_flow_eval(opts)
     records, flows = measured(opts.root, opts.datasets)
     table = ablation_table(records, flows, list(opts.datasets), list(opts.splits))
@@ -97,5 +101,6 @@ compare = table_command(
 )  # fmt: skip
 ablations = table_command(
     "ablations", run_ablations,
-    "Ablation table: TV-L1, supervised flow, w/o cost volume & multi-scale, w/o multi-scale, UF-TSN.",
+    "Ablation table: ground-truth flow (datasets that have it), TV-L1, supervised flow, w/o cost volume & "
+    "multi-scale, w/o multi-scale, UF-TSN; top-1 and flow EPE, each with its 95% interval.",
 )  # fmt: skip

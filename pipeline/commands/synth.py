@@ -25,7 +25,7 @@ def _parse_classes(text: str | None) -> tuple[int | None, int | None]:
     default="demo",
     show_default=True,
     help="Size preset: tiny (tests: 2x2 classes, 100 clips of 8 frames at 64x64), "
-    "demo (4x3 classes, 300 clips of 10 frames at 80x80), full (6x4 classes, 2400 clips of 32 frames at 160x128).",
+    "demo (4x3 classes, 1200 clips of 8 frames at 64x64), full (6x4 classes, 2400 clips of 32 frames at 160x128).",
 )
 @click.option("--classes", help="Classes as FAMILIESxMOTIONS, e.g. 4x3 = 4 appearance families x 3 motions.")
 @click.option("--groups", type=click.IntRange(1, 99), help="Groups per class (UCF-101 uses 25: g01..g25).")
@@ -35,7 +35,7 @@ def _parse_classes(text: str | None) -> tuple[int | None, int | None]:
 @click.option(
     "--max-motion",
     type=click.FloatRange(min=0.5),
-    help="Largest actor speed in px/frame; speeds are log-uniform from 1 [default: 5].",
+    help="Largest actor speed in px/frame; speeds are log-uniform from 1 [default: 10].",
 )
 @click.option("--seed", type=int, help="Random seed; the same seed gives identical files [default: 0].")
 @click.option("--quality", type=click.IntRange(1, 100), help="MJPG quality of the videos [default: 95].")
