@@ -16,11 +16,11 @@ from pipeline.manifest import read_manifest
 from pipeline.paths import DatasetPaths
 from pipeline.tvl1 import TVL1Config, TVL1Params, compute_tvl1, run_tvl1
 
-# Measured on this subset (every 12th clip of tiny, seed 0, non-occluded pixels): TV-L1 EPE 0.194 px after
-# quantisation and JPEG, zero flow 0.573 px (ratio 0.34). Over all 100 clips: 0.197 px vs 0.423 px.
-EPE_BOUND = 0.30
-EPE_RATIO_BOUND = 0.6  # all visible pixels: most are static (actors >= 1 px/frame, camera <= 0.5)
-MOVING_RATIO_BOUND = 0.35  # pixels moving > 1 px: where a sign or unit error would show
+# Measured on this subset (every 12th clip of tiny, seed 0, non-occluded pixels): TV-L1 EPE 0.553 px after
+# quantisation and JPEG, zero flow 1.426 px (ratio 0.39); pixels moving > 1 px: ratio 0.338.
+EPE_BOUND = 0.8
+EPE_RATIO_BOUND = 0.55  # all visible pixels; actors move 1-10 px/frame and TV-L1 misses part of the large motions
+MOVING_RATIO_BOUND = 0.5  # pixels moving > 1 px: a sign error gives ~2, a unit error ~1 or more
 
 
 def test_params_defaults_are_opencv_defaults():
