@@ -52,16 +52,20 @@ def ensure_runs(opts: StudyOptions, methods: tuple[str, ...]) -> list[str]:
     return made
 
 
+def has_ground_truth(root: Path, dataset: str) -> bool:
+    """True for datasets with exact flow (``flow_gt/``: the synthetic set): EPEs and the gtflow row exist there."""
+    from pipeline.paths import DatasetPaths
+
+    return DatasetPaths(root, dataset).flow_gt.is_dir()
+
+
 def ensure_flow_eval(opts: StudyOptions, max_pairs: int = 400) -> None:
     """EPE on the test split of every stage-1 run that lacks it (datasets with ground truth only)."""
-    from pipeline.paths import DatasetPaths
     from ufsn.distributed import pick_device
     from ufsn.flow_eval import FlowEvalConfig, flow_metrics, reference_rows, split_pairs, uf_row
     from ufsn.flow_train import load_estimator
 
-    for dataset in opts.datasets:
-        if not DatasetPaths(opts.root, dataset).flow_gt.is_dir():
-            continue
+    for dataset in filter(lambda d: has_ground_truth(opts.root, d), opts.datasets):
         cfg = FlowEvalConfig(dataset=dataset, max_pairs=max_pairs, with_speed=False)
         for split in opts.splits:
             key = f"split{split}_test"

@@ -68,12 +68,18 @@ def run_compare(opts) -> None:
 
 def run_ablations(opts) -> None:
     """Library side of ``ablations`` (also used by ``all``)."""
-    from bench.study import ABLATION_METHODS, GROUND_TRUTH_METHOD, ensure_flow_eval, ensure_runs, measured
+    from bench.study import (
+        ABLATION_METHODS,
+        GROUND_TRUTH_METHOD,
+        ensure_flow_eval,
+        ensure_runs,
+        has_ground_truth,
+        measured,  # fmt: skip
+    )
     from bench.tables import ablation_table
-    from pipeline.paths import DatasetPaths
 
     ensure_runs(opts, ABLATION_METHODS)
-    with_truth = tuple(d for d in opts.datasets if DatasetPaths(opts.root, d).flow_gt.is_dir())
+    with_truth = tuple(d for d in opts.datasets if has_ground_truth(opts.root, d))
     ensure_runs(replace(opts, datasets=with_truth), (GROUND_TRUTH_METHOD,))
     ensure_flow_eval(opts)
     records, flows = measured(opts.root, opts.datasets)
