@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from bench.commands.efficiency import efficiency
+from bench.commands.errors import OneLineErrorGroup
 from bench.commands.figures import all_tables, figures
 from bench.commands.flow_eval import flow_eval
 from bench.commands.flow_loss_floor import flow_loss_floor
@@ -14,10 +15,13 @@ from bench.commands.train import evaluate, train
 from bench.commands.train_flow import train_flow
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=OneLineErrorGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="ufsn")
 def main():
-    """Experiments of ufsn: training, evaluation, tables, figures and benchmarks."""
+    """Experiments of ufsn: training, evaluation, tables, figures and benchmarks.
+
+    Missing or malformed inputs are reported on one line (set UFSN_DEBUG=1 for the traceback).
+    """
 
 
 main.add_command(perf)

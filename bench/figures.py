@@ -142,10 +142,10 @@ def confusion_figure(root: Path, dataset: str, split: int, class_names: list[str
 
 def make_figures(root: Path, dataset: str, split: int, out_dir: Path, videos: int = 4) -> list[Path]:
     """Flow panel of ``videos`` test videos (one per class, evenly spread) and the confusion figure."""
-    from pipeline.paths import DatasetPaths
-    from pipeline.splits import read_split
+    from bench.inputs import require_split, resolve_source
 
-    rows = read_split(DatasetPaths(Path(root), dataset).split_csv(split), ("test",))
+    rows = require_split(root, dataset, split, ("test",))
+    resolve_source(root, dataset, "auto")
     by_class: dict[int, str] = {}
     for r in rows:
         by_class.setdefault(r.label, r.video_id)

@@ -36,13 +36,15 @@ class RunRecord:
     flow_metrics: dict[str, Any] = field(default_factory=dict)  # flow runs: epe, epe_noc, outliers, ...
     params: int = 0  # trainable parameters
     config: dict[str, Any] = field(default_factory=dict)  # resolved config
-    weights: str = "random"  # imagenet | random | path of initial weights
+    weights: str = "random"  # random, or the initial weights file with its SHA-256 ("<path> sha256:<hex>")
     device: str = "cpu"
     seconds: float = 0.0  # training wall time
     git_commit: str = ""
     created: str = ""  # ISO 8601, UTC
     # Added beyond DESIGN §3: metrics of each stream of a two-stream run.
     stream_metrics: dict[str, Any] = field(default_factory=dict)
+    # Added beyond DESIGN §3: what the run changed from its config and why (capped workers, partial BN off).
+    notes: list[str] = field(default_factory=list)
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=False)

@@ -34,8 +34,13 @@ def load_flow_config(name_or_path: str | Path | None, **overrides):
 def train_flow_run(config, *, name: str | None = None, resume: bool = False, force: bool = False,
                    progress: bool = True) -> RunRecord:  # fmt: skip
     """Train stage 1 with ``config`` (a FlowTrainConfig) into its run folder and write record.json."""
+    from bench.inputs import require_dataset
+    from ufsn.flow_data import split_videos
     from ufsn.flow_train import train_flow
 
+    paths = require_dataset(config.root, config.dataset)
+    if not split_videos(paths, config.split, ("train",)):  # checked before a run folder is made
+        raise FileNotFoundError(f"{paths.split_csv(config.split)} has no train clips; choose another --split")
     name = name or flow_run_name(config.variant, config.split)
     folder = prepare_run(config.root, config.dataset, name, resume=resume, force=force)
     result = train_flow(config, folder, resume=resume, progress=progress)

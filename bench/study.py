@@ -52,6 +52,41 @@ def ensure_runs(opts: StudyOptions, methods: tuple[str, ...]) -> list[str]:
     return made
 
 
+def missing_runs(opts: StudyOptions, methods: tuple[str, ...]) -> list[tuple[str, str]]:
+    """(dataset, run name) of every study run of ``methods`` without a record (what ``--no-train`` leaves out)."""
+    return [
+        (dataset, f"{method}-split{split}")
+        for dataset in opts.datasets
+        for split in opts.splits
+        for method in methods
+        if not (run_dir(opts.root, dataset, f"{method}-split{split}") / "record.json").is_file()
+    ]
+
+
+def require_some_runs(opts: StudyOptions, methods: tuple[str, ...]) -> list[str]:
+    """Under ``--no-train``: raise InputError when a dataset has none of the runs a table needs; else return
+    one line per missing run (left out of the table) with the command that makes it."""
+    from bench.inputs import InputError, require_dataset
+
+    missing = missing_runs(opts, methods)
+    lines = []
+    for dataset in opts.datasets:
+        paths = require_dataset(opts.root, dataset)
+        names = [name for d, name in missing if d == dataset]
+        if len(names) == len(methods) * len(opts.splits):
+            raise InputError(
+                f"no run records in {paths.runs} for {', '.join(names)}; train them with "
+                f"`ufsn-bench compare --root {opts.root} --dataset {dataset} --splits "
+                f"{','.join(map(str, opts.splits))}` (without --no-train)"
+            )
+        for name in names:
+            method, split = name.rsplit("-split", 1)
+            resume = " --resume" if run_dir(opts.root, dataset, name).exists() else ""
+            command = f"ufsn-bench train --root {opts.root} --dataset {dataset} --method {method} --split {split}"
+            lines.append(f"not in the table: {paths.runs / name} has no record.json; make it with `{command}{resume}`")
+    return lines
+
+
 def has_ground_truth(root: Path, dataset: str) -> bool:
     """True for datasets with exact flow (``flow_gt/``: the synthetic set): EPEs and the gtflow row exist there."""
     from pipeline.paths import DatasetPaths

@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from bench.experiment import ExperimentConfig, experiment_from_dict, load_experiment, to_dict, with_split
+from bench.inputs import resolve_source
 from bench.method_models import (
     embedded_stream,
     load_flow_estimator,
@@ -54,12 +55,6 @@ def _num_classes(root: Path, dataset: str, split: int) -> int:
     return max(r.label for r in rows) + 1
 
 
-def _source(root: Path, dataset: str, requested: str) -> str:
-    if requested != "auto":
-        return requested
-    return "shards" if (DatasetPaths(Path(root), dataset).shards / "index.csv").is_file() else "frames"
-
-
 def _dataset(root, dataset, exp: ExperimentConfig, modality: str, mode: str, test_crops: int | None = None,
              ground_truth_flow: bool = False):  # fmt: skip
     """The train or test ClipDataset; ``ground_truth_flow`` serves exact flow codes instead of TV-L1's."""
@@ -71,7 +66,9 @@ def _dataset(root, dataset, exp: ExperimentConfig, modality: str, mode: str, tes
                       test_snippets=exp.input.test_snippets, test_crops=crops, size=exp.input.crop)  # fmt: skip
     subsets = tuple(exp.train_subsets if mode == "train" else (exp.test_subset,))
     flow = GroundTruthFlowReader(Path(root), dataset) if ground_truth_flow else None
-    return split_dataset(Path(root), dataset, exp.split, subsets, clip, _source(root, dataset, exp.input.source), flow)
+    return split_dataset(
+        Path(root), dataset, exp.split, subsets, clip, resolve_source(root, dataset, exp.input.source), flow
+    )
 
 
 def _estimator(opts: TrainOptions, exp: ExperimentConfig, kind: str, variant: str, device):
@@ -101,14 +98,11 @@ def train_method(opts: TrainOptions) -> RunRecord | None:
     from ufsn.stages import end_to_end_step, estimator_grad_norm, train_stream
 
     spec = method_spec(opts.method)
-    if spec.temporal == "gtflow":  # fail before any run folder is made; the reader names what is missing
-        from pipeline.gt_flow_reader import GroundTruthFlowReader
-
-        GroundTruthFlowReader(Path(opts.root), opts.dataset)
     exp = with_split(load_experiment(opts.config, opts.overrides), opts.split)
     if opts.weights:
         exp = replace(exp, spatial=replace(exp.spatial, weights=opts.weights),
                       temporal=replace(exp.temporal, weights=opts.weights))  # fmt: skip
+    exp, notes = _preflight(opts, exp, spec)  # before any run folder is made or any step trained
     ctx = init_distributed(opts.device)
     classes = _num_classes(opts.root, opts.dataset, exp.split)
     name = opts.name or f"{opts.method}-split{exp.split}"
@@ -118,6 +112,8 @@ def train_method(opts: TrainOptions) -> RunRecord | None:
     common = dict(resume=opts.resume, workers=exp.input.workers, max_iters=exp.input.max_iters,
                   progress=opts.progress)  # fmt: skip
     meta = {"experiment": to_dict(exp), "method": opts.method, "classes": classes}
+    if notes:
+        meta["notes"] = notes
     start = time.perf_counter()
     # The config's seed fixes the initial weights (the sampler and augmentation are seeded per epoch),
     # so a run is reproducible and a killed-and-resumed run ends with the weights of an uninterrupted one.
@@ -158,9 +154,45 @@ def train_method(opts: TrainOptions) -> RunRecord | None:
     record = RunRecord(
         name=name, method=opts.method, dataset=opts.dataset, split=exp.split, params=_params(model),
         config=meta, weights=_weights(model), device=str(ctx.device), seconds=round(seconds, 1),
-        git_commit=git_commit(), created=now_iso(),
+        git_commit=git_commit(), created=now_iso(), notes=notes,
     )  # fmt: skip
     return evaluate_run(opts.root, opts.dataset, name, record=record, model=model, progress=opts.progress)
+
+
+def _preflight(opts: TrainOptions, exp: ExperimentConfig, spec) -> tuple[ExperimentConfig, list[str]]:
+    """Check what ``spec`` reads (dataset, split subsets, frames / flow, weights) and cap the DataLoader
+    workers; returns the config to train with and the notes for the record. Raises InputError."""
+    from bench.inputs import require_clips, require_raft_weights, require_split, resolve_pretraining
+    from ufsn.workers import capped_workers, worker_cap_note
+
+    if spec.temporal == "gtflow":  # the reader says that only the synthetic set has exact flow
+        from pipeline.gt_flow_reader import GroundTruthFlowReader
+
+        GroundTruthFlowReader(Path(opts.root), opts.dataset)
+    train_rows = require_split(opts.root, opts.dataset, exp.split, exp.train_subsets)
+    test_rows = require_split(opts.root, opts.dataset, exp.split, (exp.test_subset,))
+    source = resolve_source(opts.root, opts.dataset, exp.input.source)
+    spatial_needed = (
+        spec.temporal is None
+        or not (run_dir(opts.root, opts.dataset, SPATIAL_RUN.format(split=exp.split)) / "record.json").is_file()
+    )
+    modalities = ["rgb"] if spatial_needed or spec.temporal in ("embedded", "supervised", "gtflow") else []
+    modalities += {"tvl1": ["flow"], "gtflow": ["flow_gt"]}.get(spec.temporal, [])
+    name = DatasetPaths(Path(opts.root), opts.dataset).split_csv(exp.split).name
+    for modality in modalities:
+        require_clips(opts.root, opts.dataset, source, train_rows, modality, f"{name} {'+'.join(exp.train_subsets)}")
+        require_clips(opts.root, opts.dataset, source, test_rows, modality, f"{name} {exp.test_subset}")
+    streams = (["spatial"] if spatial_needed else []) + (["temporal"] if spec.temporal is not None else [])
+    exp, notes = resolve_pretraining(exp, streams)
+    if spec.temporal == "supervised" and supervised_source(exp, opts.dataset) == "raft_small":
+        require_raft_weights(opts.flow_weights or exp.ufsn.flow_weights)
+    note = worker_cap_note(exp.input.workers)
+    if note:
+        notes.append(note)
+        exp = replace(exp, input=replace(exp.input, workers=capped_workers(exp.input.workers)))
+    if spec.temporal is not None and spatial_needed:
+        notes = [n for n in notes if not n.startswith("spatial.")]  # the spatial run records its own
+    return exp, notes
 
 
 def _stage2(opts: TrainOptions, exp: ExperimentConfig, model, folder: Path, ctx, meta: dict, common: dict) -> None:
@@ -180,7 +212,7 @@ def _stage2(opts: TrainOptions, exp: ExperimentConfig, model, folder: Path, ctx,
         from pipeline.splits import read_split
 
         rows = read_split(DatasetPaths(Path(opts.root), opts.dataset).split_csv(exp.split), exp.train_subsets)
-        base = open_reader(Path(opts.root), opts.dataset, _source(opts.root, opts.dataset, exp.input.source))
+        base = open_reader(Path(opts.root), opts.dataset, resolve_source(opts.root, opts.dataset, exp.input.source))
         cache = folder / "flow_cache"
         if ctx.is_main:
             write_flow_cache(model.estimator, base, [r.video_id for r in rows], cache, device=ctx.device,
@@ -270,6 +302,13 @@ def evaluate_run(root: Path, dataset: str, name: str, *, record: RunRecord | Non
     from ufsn.evaluate import evaluate_stream, fuse, load_scores, metrics_of, save_scores
 
     folder = run_dir(root, dataset, name)
+    if record is None and not (folder / "record.json").is_file():
+        from bench.inputs import InputError
+
+        method, _, split = name.rpartition("-split")
+        hint = f"--method {method} --split {split}" if method else "--method <method> --name " + name
+        raise InputError(f"no run record {folder / 'record.json'}; train the run with "
+                         f"`ufsn-bench train --root {root} --dataset {dataset} {hint}`")  # fmt: skip
     record = record or load_record(folder)
     torch_device = pick_device(device)
     exp = experiment_from_dict(record.config["experiment"])

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 import torch
 from torch import nn
 
-from ufsn.backbones import build_backbone, cross_modality_conv
+from ufsn.backbones import MissingWeightsError, build_backbone, cross_modality_conv
 from ufsn.tsn import StreamConfig, TSNStream, late_fusion, segment_consensus
 
 
@@ -85,7 +87,7 @@ def test_weights_from_path_and_errors(tmp_path):
     path = tmp_path / "r18.pt"
     torch.save(reference.state_dict(), path)
     backbone = build_backbone("resnet18", str(path))
-    assert backbone.weights == str(path)
+    assert backbone.weights == f"{path.resolve()} sha256:{hashlib.sha256(path.read_bytes()).hexdigest()}"
     assert torch.equal(backbone.net.conv1.weight, reference.conv1.weight)
     with pytest.raises(FileNotFoundError, match="missing.pt"):
         build_backbone("resnet18", str(tmp_path / "missing.pt"))
@@ -95,9 +97,50 @@ def test_weights_from_path_and_errors(tmp_path):
         build_backbone("vgg16", "random")
 
 
-def test_imagenet_falls_back_to_random_when_not_cached(tmp_path, monkeypatch):
+def test_imagenet_refused_when_not_cached_and_loaded_when_cached(tmp_path, monkeypatch):
+    from torchvision.models import resnet18
+
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-    assert build_backbone("resnet18", "imagenet").weights == "random"
+    cached = tmp_path / "hub" / "checkpoints" / "resnet18-f37072fd.pth"  # torchvision's IMAGENET1K_V1 file
+    with pytest.raises(MissingWeightsError, match="IMAGENET1K_V1"):
+        build_backbone("resnet18", "imagenet")
+    torch.manual_seed(2)
+    reference = resnet18(weights=None)
+    cached.parent.mkdir(parents=True)
+    torch.save(reference.state_dict(), cached)
+    backbone = build_backbone("resnet18", "imagenet")
+    assert backbone.weights.startswith(f"{cached.resolve()} sha256:")
+    assert torch.equal(backbone.net.layer4[1].conv2.weight, reference.layer4[1].conv2.weight)
+    assert build_backbone("resnet18", "random").weights == "random"
+
+
+def test_random_init_switches_partial_bn_off_with_a_note():
+    from dataclasses import replace
+
+    from bench.experiment import load_experiment
+    from bench.inputs import resolve_pretraining
+
+    exp = load_experiment("tiny")
+    exp = replace(exp, spatial=replace(exp.spatial, partial_bn=True), temporal=replace(exp.temporal, partial_bn=True))
+    resolved, notes = resolve_pretraining(exp, ["spatial", "temporal"])
+    assert not resolved.spatial.partial_bn and not resolved.temporal.partial_bn
+    assert notes == [f"{s}.model.partial_bn switched off: the backbone starts from random init"
+                     for s in ("spatial", "temporal")]  # fmt: skip
+    untouched, none = resolve_pretraining(exp, [])
+    assert untouched == exp and none == []
+
+
+def test_workers_capped_at_the_affinity_mask():
+    import os
+
+    from ufsn.workers import capped_workers, worker_cap_note
+
+    cpus = len(os.sched_getaffinity(0))
+    assert capped_workers(cpus + 6) == cpus and capped_workers(1) == 1 and capped_workers(0) == 0
+    assert worker_cap_note(1) is None
+    assert worker_cap_note(cpus + 6) == (
+        f"input.workers {cpus + 6} capped at {cpus}: this process may use {cpus} CPUs (sched_getaffinity)"
+    )
 
 
 def test_small_stem_keeps_resolution_into_layer1():

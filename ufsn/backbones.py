@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import hashlib
 from pathlib import Path
 from typing import NamedTuple
 
@@ -16,7 +18,11 @@ class Backbone(NamedTuple):
 
     net: nn.Module  # fc replaced by Identity: (N, C, H, W) -> (N, F)
     features: int  # F
-    weights: str  # "imagenet" | "random" | a path
+    weights: str  # "random" or "<file> sha256:<hex>" (the file that was loaded)
+
+
+class MissingWeightsError(FileNotFoundError):
+    """Pretrained weights a config asks for are not on this machine (the message says how to get them)."""
 
 
 def _imagenet_weights(arch: str):
@@ -32,40 +38,74 @@ def _imagenet_weights(arch: str):
     return enum.IMAGENET1K_V1
 
 
-def _cached_imagenet_state(arch: str) -> dict | None:
-    """ImageNet weights from the torch hub cache (``$TORCH_HOME``), or None when not cached.
+def imagenet_cache_file(arch: str) -> Path:
+    """Where torchvision's weights API keeps ``arch``'s ImageNet weights (``$TORCH_HOME/hub/checkpoints``)."""
+    return Path(torch.hub.get_dir()) / "checkpoints" / Path(_imagenet_weights(arch).url).name
 
-    Nothing is downloaded here: clusters often have no internet on compute nodes. Fetch them once
-    with ``python -c "import torchvision; torchvision.models.<arch>(weights='IMAGENET1K_V1')"``.
+
+def imagenet_weights_help(arch: str, what: str = "the backbone") -> str:
+    """One paragraph: which file is missing, how to fetch it with internet, where to copy it, the alternatives."""
+    cached = imagenet_cache_file(arch)
+    return (
+        f"{what} asks for ImageNet weights of {arch}, but {cached} does not exist (nothing is downloaded during "
+        f"training). On a machine with internet run "
+        f"python -c \"import torchvision; torchvision.models.{arch}(weights='IMAGENET1K_V1')\" and copy "
+        f"~/.cache/torch/hub/checkpoints/{cached.name} to {cached.parent}/ here (or point $TORCH_HOME at a folder "
+        f"holding hub/checkpoints/{cached.name}); or pass --weights PATH; or train from random init on purpose "
+        f"with --set spatial.model.weights=random / --set temporal.model.weights=random."
+    )
+
+
+def resolve_weights(arch: str, weights: str, what: str = "the backbone") -> Path | None:
+    """The state-dict file ``weights`` names ("imagenet": the torchvision cache; a path), None for "random".
+
+    Raises MissingWeightsError (naming the file and how to get it) when the file is absent, so a
+    config that asks for pretrained weights never silently trains from random init.
     """
-    weights = _imagenet_weights(arch)
-    cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
-    if not cached.exists():
+    if arch not in ARCHS:
+        raise ValueError(f"unknown backbone {arch!r}; valid: {', '.join(ARCHS)}")
+    if weights == "random":
         return None
-    return torch.load(cached, map_location="cpu", weights_only=True)
+    if weights == "imagenet":
+        cached = imagenet_cache_file(arch)
+        if not cached.is_file():
+            raise MissingWeightsError(imagenet_weights_help(arch, what))
+        return cached
+    path = Path(weights)
+    if not path.is_file():
+        raise MissingWeightsError(f"{what}: backbone weights not found: {path}")
+    return path
 
 
-def build_backbone(arch: str, weights: str = "imagenet") -> Backbone:
-    """ResNet ``arch`` with ``weights`` = "imagenet" (if cached, else random), "random", or a path.
+@functools.cache
+def _sha256(path: Path, size: int, mtime_ns: int) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def describe_weights(path: Path | None) -> str:
+    """``random``, or ``<path> sha256:<hex>`` (what a run record's ``weights`` field holds)."""
+    if path is None:
+        return "random"
+    stat = Path(path).stat()
+    return f"{Path(path).resolve()} sha256:{_sha256(Path(path).resolve(), stat.st_size, stat.st_mtime_ns)}"
+
+
+def build_backbone(arch: str, weights: str = "imagenet", what: str = "the backbone") -> Backbone:
+    """ResNet ``arch`` with ``weights`` = "imagenet" (the torchvision cache), "random", or a state-dict path.
 
     A path must hold a state dict (torchvision names) saved with ``torch.save``; it is loaded with
-    ``weights_only=True``. The returned ``weights`` field says what was really used.
+    ``weights_only=True``. Missing files raise MissingWeightsError (see ``resolve_weights``). The
+    returned ``weights`` field is ``random`` or the file with its SHA-256.
     """
     from torchvision import models
 
-    if arch not in ARCHS:
-        raise ValueError(f"unknown backbone {arch!r}; valid: {', '.join(ARCHS)}")
+    path = resolve_weights(arch, weights, what)
     net = getattr(models, arch)(weights=None)
-    used = "random"
-    if weights == "imagenet":
-        state = _cached_imagenet_state(arch)
-        if state is not None:
-            net.load_state_dict(state)
-            used = "imagenet"
-    elif weights != "random":
-        path = Path(weights)
-        if not path.is_file():
-            raise FileNotFoundError(f"backbone weights not found: {path}")
+    if path is not None:
         state = torch.load(path, map_location="cpu", weights_only=True)
         state = {k: v for k, v in state.items() if not k.startswith("fc.")}
         try:
@@ -74,10 +114,9 @@ def build_backbone(arch: str, weights: str = "imagenet") -> Backbone:
             raise ValueError(f"{path}: not a {arch} state dict ({str(exc).splitlines()[1].strip()})") from exc
         if unexpected or [k for k in missing if not k.startswith("fc.")]:
             raise ValueError(f"{path}: not a {arch} state dict (missing {missing[:3]}, unexpected {unexpected[:3]})")
-        used = str(path)
     features = net.fc.in_features
     net.fc = nn.Identity()
-    return Backbone(net=net, features=features, weights=used)
+    return Backbone(net=net, features=features, weights=describe_weights(path))
 
 
 def _conv_like(conv: nn.Conv2d, in_channels: int) -> nn.Conv2d:

@@ -24,9 +24,10 @@ def evaluate_stream(model: torch.nn.Module, dataset, *, device: torch.device, ba
                     workers: int = 0, progress: bool = True) -> StreamScores:  # fmt: skip
     """Run ``model`` on every test clip (all snippets x crops per video; consensus inside the model)."""
     from ufsn.data import worker_init
+    from ufsn.workers import capped_workers
 
     loader = torch.utils.data.DataLoader(
-        dataset, batch_size=batch_size, shuffle=False, num_workers=workers, worker_init_fn=worker_init
+        dataset, batch_size=batch_size, shuffle=False, num_workers=capped_workers(workers), worker_init_fn=worker_init
     )
     scores, labels, ids = predict(model, loader, device=device, progress=progress)
     return StreamScores(scores, labels, ids)

@@ -49,7 +49,10 @@ def split_videos(paths: DatasetPaths, split: int, subsets: tuple[str, ...]) -> l
         if subset_of.get(int(match.group(1))) in subsets:
             ids.append(vid)
     if not ids:
-        raise FileNotFoundError(f"no videos for split {split} {subsets} under {paths.videos}")
+        raise FileNotFoundError(
+            f"no {'+'.join(subsets)} videos for split {split}: no split file {csv_path} and no videos under "
+            f"{paths.videos}; run `ufsn-data all --root {paths.root} --dataset {paths.dataset}`"
+        )
     return ids
 
 

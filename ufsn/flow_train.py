@@ -206,8 +206,9 @@ def train_flow(cfg: FlowTrainConfig, run_dir: Path, *, resume: bool = False, pro
     bank = load_bank(paths, train_ids)
     if cfg.variant == "oracle" and bank.flow is None:
         raise FileNotFoundError(f"variant 'oracle' needs ground-truth flow in {paths.flow_gt}")
-    val_bank = load_bank(paths, split_videos(paths, cfg.split, ("val",)))
-    val_bank = val_bank if val_bank.flow is not None else None
+    val_ids = split_videos(paths, cfg.split, ("val",))  # none when the split has no val groups
+    val_bank = load_bank(paths, val_ids) if val_ids else None
+    val_bank = val_bank if val_bank is not None and val_bank.flow is not None else None
 
     net = FlowNet(cfg.resolved_net()).to(device).train()
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)

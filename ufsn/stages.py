@@ -26,6 +26,9 @@ from ufsn.uf_stream import EmbeddedFlowStream
 def make_loader_factory(dataset, config: OptimConfig, ctx: DistContext, *, workers: int, max_iters: int = 0):
     """``epoch -> iterable of batches``: seeded shuffling (DistributedSampler under DDP), per-process batch."""
     from ufsn.data import worker_init
+    from ufsn.workers import capped_workers
+
+    workers = capped_workers(workers)
 
     def loader_for_epoch(epoch: int):
         # A DistributedSampler even in a single process: the same seeded permutation for any world size,

@@ -29,12 +29,23 @@ class RaftEstimator(nn.Module):
         return FlowOutput([flows[-1]], flows[-1])  # (B, 2, H, W) px
 
 
+def raft_weights_file(weights: str = "") -> Path:
+    """``weights`` when given, else where torchvision's weights API caches RAFT-small (C_T_V2)."""
+    from torchvision.models.optical_flow import Raft_Small_Weights
+
+    if weights:
+        return Path(weights)
+    return Path(torch.hub.get_dir()) / "checkpoints" / Path(Raft_Small_Weights.C_T_V2.url).name
+
+
 def raft_weights_help(path: Path) -> str:
+    """One line: the missing file, how to fetch it with internet and where to copy it."""
     return (
-        f"RAFT-small weights not found at {path}. On a machine with internet run\n"
-        '  python -c "from torchvision.models.optical_flow import raft_small, Raft_Small_Weights; '
-        'raft_small(weights=Raft_Small_Weights.C_T_V2)"\n'
-        "and copy ~/.cache/torch/hub/checkpoints/raft_small_C_T_V2-01064c6d.pth here (or to $TORCH_HOME), "
+        f"RAFT-small weights not found at {path} (supflow on real data needs them; a random RAFT would make the "
+        f"supervised-flow baseline meaningless). On a machine with internet run "
+        'python -c "from torchvision.models.optical_flow import raft_small, Raft_Small_Weights; '
+        'raft_small(weights=Raft_Small_Weights.C_T_V2)" '
+        f"and copy ~/.cache/torch/hub/checkpoints/{path.name} to {path.parent}/ (or to $TORCH_HOME/hub/checkpoints/), "
         "or pass --flow-weights PATH."
     )
 
@@ -45,13 +56,9 @@ def load_raft_small(weights: str = "") -> RaftEstimator:
     Raises FileNotFoundError with download instructions when no weights are found: a random RAFT
     would silently make the "supervised flow" baseline meaningless.
     """
-    from torchvision.models.optical_flow import Raft_Small_Weights, raft_small
+    from torchvision.models.optical_flow import raft_small
 
-    path = (
-        Path(weights)
-        if weights
-        else Path(torch.hub.get_dir()) / "checkpoints" / Path(Raft_Small_Weights.C_T_V2.url).name
-    )
+    path = raft_weights_file(weights)
     if not path.is_file():
         raise FileNotFoundError(raft_weights_help(path))
     net = raft_small(weights=None)

@@ -79,6 +79,7 @@ def train_one_epoch(
 
     model.train()
     start, total_loss, correct, seen, extras = time.perf_counter(), 0.0, 0, 0, {}
+    first_loss = float("nan")  # logged: from random init it should be near ln(classes)
     bar = tqdm(loader, desc=f"epoch {epoch}", unit="batch", disable=not progress, leave=False)
     for i, batch in enumerate(bar):
         batch = _to(batch, device)
@@ -102,6 +103,8 @@ def train_one_epoch(
         else:
             optimizer.step()
         n = len(batch["label"])
+        if i == 0:
+            first_loss = loss.item()
         total_loss += loss.item() * n
         correct += int((logits.argmax(-1) == batch["label"]).sum())
         seen += n
@@ -109,9 +112,9 @@ def train_one_epoch(
             extras[key] = extras.get(key, 0.0) + float(value) * n
         bar.set_postfix(loss=f"{total_loss / seen:.3f}", acc=f"{correct / seen:.2f}")
     seen = max(seen, 1)
-    return EpochStats(
-        epoch, total_loss / seen, correct / seen, time.perf_counter() - start, {k: v / seen for k, v in extras.items()}
-    )
+    means = {k: v / seen for k, v in extras.items()}
+    return EpochStats(epoch, total_loss / seen, correct / seen, time.perf_counter() - start,
+                      {**means, "first_batch_loss": first_loss})  # fmt: skip
 
 
 @torch.no_grad()

@@ -41,7 +41,11 @@ def resolve_checkpoint(root: Path, dataset: str, checkpoint: Path | None, run: s
     if run is not None:
         folder = run_dir(root, dataset, run)
         if not (folder / CHECKPOINT).is_file():
-            raise click.ClickException(f"no checkpoint in run folder {folder}")
+            variant, _, split = run.removeprefix("flow-").rpartition("-split")
+            raise click.ClickException(
+                f"no checkpoint {folder / CHECKPOINT}; train it with `ufsn-bench train-flow --root {root} "
+                f"--dataset {dataset} --variant {variant or '<variant>'} --split {split or '<k>'}`"
+            )
         return folder / CHECKPOINT, folder
     return checkpoint, None
 

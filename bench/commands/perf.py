@@ -8,14 +8,16 @@ from bench.commands.perf_extract import perf_extract
 from bench.commands.perf_flow import perf_flow
 from bench.commands.perf_loader import loader
 from bench.commands.perf_memory import perf_memory
+from bench.commands.perf_train import perf_train
 
 
 @click.group("perf")
 def perf():
-    """Benchmarks (DESIGN.md section 7): extract, loader, flow, memory."""
+    """Benchmarks: extract, loader, flow, memory, train (each prints ratios or rates measured in the same run)."""
 
 
 perf.add_command(perf_extract)
 perf.add_command(loader)
 perf.add_command(perf_flow)
 perf.add_command(perf_memory)
+perf.add_command(perf_train)

@@ -49,6 +49,15 @@ def write_and_print(table, opts, name: str, caption: str) -> None:
     click.echo(f"wrote {paths['csv']}, {paths['tex']}, {paths['md']}")
 
 
+def report_missing(opts, methods: tuple[str, ...]) -> None:
+    """Under --no-train: stop when a dataset has none of the table's runs, else name each run left out (stderr)."""
+    from bench.study import require_some_runs
+
+    if not opts.train:
+        for line in require_some_runs(opts, methods):
+            click.echo(line, err=True)
+
+
 def run_compare(opts) -> None:
     """Library side of ``compare`` (also used by ``all``)."""
     from importlib import resources
@@ -59,6 +68,7 @@ def run_compare(opts) -> None:
     from bench.tables import comparison_table
 
     ensure_runs(opts, COMPARE_METHODS)
+    report_missing(opts, COMPARE_METHODS)
     records, _ = measured(opts.root, opts.datasets)
     literature = pd.read_csv(resources.files("bench") / "literature.csv")
     table = comparison_table(records, literature, list(opts.datasets), list(opts.splits))
@@ -79,6 +89,7 @@ def run_ablations(opts) -> None:
     from bench.tables import ablation_table
 
     ensure_runs(opts, ABLATION_METHODS)
+    report_missing(opts, ABLATION_METHODS)
     with_truth = tuple(d for d in opts.datasets if has_ground_truth(opts.root, d))
     ensure_runs(replace(opts, datasets=with_truth), (GROUND_TRUTH_METHOD,))
     ensure_flow_eval(opts)

@@ -49,10 +49,7 @@ def train(root, dataset, method, split, config, overrides, name, resume, force, 
     options = TrainOptions(root=root, dataset=dataset, method=method, split=split, config=config or dataset,
                            overrides=tuple(overrides), name=name, resume=resume, force=force, device=device,
                            weights=weights, flow_weights=flow_weights, progress=not no_progress)  # fmt: skip
-    try:
-        record = train_method(options)
-    except (FileExistsError, FileNotFoundError, ValueError) as exc:
-        raise click.ClickException(str(exc)) from exc
+    record = train_method(options)  # missing inputs: one-line errors (bench.commands.errors)
     if record is not None:
         _print_record(record)
 
@@ -70,8 +67,5 @@ def evaluate(root, dataset, name, crops, device, no_progress):
     from bench.train_method import evaluate_run
 
     crops_n = {"center": 1, "ten": 10}.get(crops)
-    try:
-        record = evaluate_run(root, dataset, name, test_crops=crops_n, device=device, progress=not no_progress)
-    except (FileNotFoundError, ValueError, KeyError) as exc:
-        raise click.ClickException(str(exc)) from exc
+    record = evaluate_run(root, dataset, name, test_crops=crops_n, device=device, progress=not no_progress)
     _print_record(record)

@@ -1,0 +1,26 @@
+"""DataLoader worker counts capped at the CPUs this process may run on."""
+
+from __future__ import annotations
+
+import os
+
+
+def usable_cpus() -> int:
+    """CPUs this process may use: its affinity mask (cgroups, taskset, SLURM), else the machine's count."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # no sched_getaffinity (macOS, Windows)
+        return max(1, os.cpu_count() or 1)
+
+
+def capped_workers(requested: int) -> int:
+    """``requested`` DataLoader workers, at most one per usable CPU (more only oversubscribe the cores)."""
+    return min(max(0, requested), usable_cpus())
+
+
+def worker_cap_note(requested: int) -> str | None:
+    """The run-record note when ``requested`` workers are capped, else None."""
+    used = capped_workers(requested)
+    if used == requested:
+        return None
+    return f"input.workers {requested} capped at {used}: this process may use {usable_cpus()} CPUs (sched_getaffinity)"
