@@ -23,7 +23,7 @@ from ufsn.flownet import FlowNet, FlowNetConfig
 
 TESTS = Path(__file__).resolve().parent
 RECORD_KEYS = ["name", "method", "dataset", "split", "metrics", "flow_metrics", "params", "config", "weights",
-               "device", "seconds", "git_commit", "created", "stream_metrics"]  # fmt: skip
+               "device", "seconds", "git_commit", "created", "stream_metrics", "notes"]  # fmt: skip
 
 
 def _model(method: str, exp):
