@@ -50,9 +50,9 @@ def imagenet_weights_help(arch: str, what: str = "the backbone") -> str:
         f"{what} asks for ImageNet weights of {arch}, but {cached} does not exist (nothing is downloaded during "
         f"training). On a machine with internet run "
         f"python -c \"import torchvision; torchvision.models.{arch}(weights='IMAGENET1K_V1')\" and copy "
-        f"~/.cache/torch/hub/checkpoints/{cached.name} to {cached.parent}/ here (or point $TORCH_HOME at a folder "
-        f"holding hub/checkpoints/{cached.name}); or pass --weights PATH; or train from random init on purpose "
-        f"with --set spatial.model.weights=random / --set temporal.model.weights=random."
+        f"~/.cache/torch/hub/checkpoints/{cached.name} to {cached.parent}/ on this machine (or point $TORCH_HOME "
+        f"at a folder holding hub/checkpoints/{cached.name}); or pass --weights PATH; or train from random init "
+        f"on purpose with --set spatial.model.weights=random / --set temporal.model.weights=random."
     )
 
 
