@@ -33,6 +33,7 @@ class PerfTrainConfig:
     device: str = "auto"
     ddp: int = 0  # >= 2: also time the temporal step in this many gloo processes on CPU
     loader: bool = True  # measure the shard loader beside each step (needs shards under root)
+    progress: bool = True  # a tqdm bar over the stages (says which stage runs out of memory)
     train_clips: int | None = None  # clips per epoch of the estimate [default: the full split 1]
 
 
@@ -179,8 +180,12 @@ def measure_stages(config: PerfTrainConfig) -> tuple[list[StageRate], dict]:
                    "rgbpair", lambda: embedded_stream(exp, classes, FlowNet(flow_cfg.resolved_net())),
                    end_to_end_step(exp.ufsn.unsup_weight)),
     }  # fmt: skip
+    from tqdm import tqdm
+
     rates = []
-    for stage, (label, optim, modality, build, step_fn) in stages.items():
+    bar = tqdm(stages.items(), desc="perf train", unit="stage", disable=not config.progress)
+    for stage, (label, optim, modality, build, step_fn) in bar:
+        bar.set_postfix_str(f"{stage}, batch {config.batch or optim.batch_size}")
         batch = config.batch or optim.batch_size
         torch.manual_seed(0)
         seconds = seconds_per_step(build(), _random_batch(stage, batch, k, pairs, size, classes, device), optim,
@@ -189,8 +194,7 @@ def measure_stages(config: PerfTrainConfig) -> tuple[list[StageRate], dict]:
                   if config.loader else None)  # fmt: skip
         rates.append(StageRate(stage, label, batch, batch / seconds, loader))
     flow_batch = config.batch or flow_cfg.batch_size
-    flow_cfg = replace(flow_cfg, batch_size=flow_batch)
-    seconds = stage1_seconds_per_step(flow_cfg, device, config.steps)
+    seconds = stage1_seconds_per_step(replace(flow_cfg, batch_size=flow_batch), device, config.steps)
     h, w = flow_cfg.crop or (224, 224)
     rates.append(StageRate("stage1", f"UF stage 1: bidirectional unsupervised, {h}x{w} crops", flow_batch,
                            flow_batch / seconds, None))  # fmt: skip
@@ -202,8 +206,9 @@ def measure_stages(config: PerfTrainConfig) -> tuple[list[StageRate], dict]:
 def study_estimate(rates: list[StageRate], exp, flow_cfg, train_clips: int) -> list[EstimateRow]:
     """Hours of every training stage of the full study (rgb, tvl1, supflow, the three UF runs) at ``rates``.
 
-    A stage takes epochs x clips / rate (stage 1: steps x pairs / rate), or the loader's time for
-    the same clips when that is longer. Stage 2 trains the temporal classifier, at the temporal rate.
+    A stage takes epochs x clips / rate (stage 1: the config's steps x batch pairs / rate), or the loader's
+    time for the same clips when that is longer; rates measured at another batch are used as they are.
+    Stage 2 trains the temporal classifier, at the temporal rate.
     """
     by = {r.stage: r for r in rates}
 
@@ -215,7 +220,7 @@ def study_estimate(rates: list[StageRate], exp, flow_cfg, train_clips: int) -> l
 
     stage3_clips = train_clips
     if exp.ufsn.stage3_max_iters > 0:
-        stage3_clips = min(train_clips, exp.ufsn.stage3_max_iters * by["stage3"].batch)
+        stage3_clips = min(train_clips, exp.ufsn.stage3_max_iters * exp.ufsn.stage3.batch_size)
     rows = [row("rgb", "spatial", exp.spatial_optim.epochs, train_clips, by["spatial"]),
             row("tvl1", "temporal", exp.temporal_optim.epochs, train_clips, by["temporal"])]  # fmt: skip
     rows.append(row("supflow", "stage 2", exp.ufsn.stage2.epochs, train_clips, by["temporal"]))

@@ -28,6 +28,9 @@ def test_estimate_is_epochs_times_clips_over_the_slower_rate():
     assert rows["ufsn-nms", "stage 1"].hours == pytest.approx(200000 * 8 / 16 / 3600)
     assert rows["ufsn-nocv-nms", "stage 3"].hours == pytest.approx(20 * 9537 / 4 / 3600)
     assert len(rows) == 3 + 3 * 3
+    measured_at_4 = [r._replace(batch=4) for r in rates]  # --batch 4: rates at 4, the study's batches
+    again = {(r.run, r.stage): r for r in study_estimate(measured_at_4, exp, flow, train_clips=9537)}
+    assert again["ufsn", "stage 1"].items == 200000 * 8
 
 
 def test_perf_train_prints_rates_estimate_and_ddp(tiny_prepared):

@@ -63,7 +63,11 @@ def test_consensus_is_mean_over_segments():
 
 
 def test_partial_bn_freezes_all_but_first_norm():
-    stream = TSNStream(StreamConfig(num_classes=3, weights="random", partial_bn=True)).train()
+    stream = TSNStream(StreamConfig(num_classes=3, weights="random", partial_bn=True))
+    frozen = [n for n, p in stream.named_parameters() if not p.requires_grad]
+    # Frozen before .train(): DistributedDataParallel, wrapped first, registers only what trains.
+    assert len(frozen) == 2 * (sum(isinstance(m, nn.BatchNorm2d) for m in stream.modules()) - 1)
+    stream.train()
     norms = [m for m in stream.backbone.modules() if isinstance(m, nn.BatchNorm2d)]
     assert norms[0].training and norms[0].weight.requires_grad
     assert all(not m.training and not m.weight.requires_grad for m in norms[1:])

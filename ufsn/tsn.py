@@ -50,6 +50,8 @@ class TSNStream(nn.Module):
                 self.backbone.conv1 = random_conv(self.backbone.conv1, config.in_channels)
             else:
                 self.backbone.conv1 = cross_modality_conv(self.backbone.conv1, config.in_channels)
+        if config.partial_bn:  # frozen from construction: DDP registers only the parameters that train
+            freeze_bn_after_first(self.backbone)
         self.dropout = nn.Dropout(config.dropout)
         self.fc = nn.Linear(backbone.features, config.num_classes)
         nn.init.normal_(self.fc.weight, std=0.001)  # TSN's classifier init

@@ -25,14 +25,16 @@ from pipeline.commands.options import root_option
 @click.option("--train-clips", type=click.IntRange(min=1), default=None,
               help="Clips per epoch in the estimate [default: the official split-1 train list, 9537 for ucf101].")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Also write the report (Markdown) here.")
-def perf_train(root, dataset, config, batch, steps, device, ddp, no_loader, train_clips, out):
+@click.option("--no-progress", is_flag=True, help="No tqdm bar.")
+def perf_train(root, dataset, config, batch, steps, device, ddp, no_loader, train_clips, out, no_progress):
     """Clips/s of the spatial, temporal, stage-3 and stage-1 training steps at the config's input
     (K segments, crop, batch; AMP on CUDA) beside the shard loader's clips/s, and what the full
     split-1 study would take on this hardware."""
     from bench.perf_train import PerfTrainConfig, run_perf_train
 
     options = PerfTrainConfig(root=root, dataset=dataset, config=config, batch=batch, steps=steps, device=device,
-                              ddp=ddp, loader=not no_loader, train_clips=train_clips)  # fmt: skip
+                              ddp=ddp, loader=not no_loader, train_clips=train_clips,
+                              progress=not no_progress)  # fmt: skip
     report = run_perf_train(options)
     click.echo(report)
     if out is not None:
