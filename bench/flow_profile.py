@@ -78,8 +78,11 @@ def benchmark_corr(batch: int, channels: int, height: int, width: int, repeats: 
     f1 = torch.randn(batch, channels, height, width, requires_grad=True)
     f2 = torch.randn(batch, channels, height, width, requires_grad=True)
     feat_mb = f1.numel() * 4 / 2**20
+    padded_mb = feat_mb * (1 + (1 + 8 / height) * (1 + 8 / width))
     forms = {
-        "loop + in-place backward (default)": (cost_volume, feat_mb * (1 + (1 + 8 / height) * (1 + 8 / width))),
+        "auto (default: patch up to 64 px, else loop)": (cost_volume, padded_mb),
+        "loop + in-place backward": (lambda a, b: cost_volume(a, b, 4, "loop"), padded_mb),
+        "patch, recomputed in backward": (lambda a, b: cost_volume(a, b, 4, "patch"), feat_mb),
         "loop, autograd backward": (cost_volume_loop, feat_mb * (1 + (1 + 8 / height) * (1 + 8 / width))),
         "unfold (vectorised)": (cost_volume_unfold, feat_mb * 82),
     }

@@ -85,3 +85,51 @@ def test_flownet_cost_volume_adds_hand_computed_macs():
     corr = 81 * (20 * 4 * 6 + 16 * 8 * 12 + 12 * 16 * 24)
     warps = 4 * (16 * 8 * 12 + 12 * 16 * 24)
     assert with_ops - without == corr + warps
+
+
+@pytest.mark.parametrize("form", ["loop", "patch", "auto"])
+@pytest.mark.parametrize("size", [(2, 2), (3, 5), (8, 8), (9, 8), (12, 12)])  # 64 px is the auto form's switch
+def test_every_form_matches_the_numpy_reference_and_its_gradient(form, size):
+    g = torch.Generator().manual_seed(3)
+    f1 = torch.randn(2, 5, *size, generator=g, dtype=torch.float64, requires_grad=True)
+    f2 = torch.randn(2, 5, *size, generator=g, dtype=torch.float64, requires_grad=True)
+    out = cost_volume(f1, f2, 4, form)
+    for b in range(2):
+        reference = _reference(f1[b].detach().numpy(), f2[b].detach().numpy(), 4)
+        np.testing.assert_allclose(out[b].detach().numpy(), reference, atol=1e-12)
+    weights = torch.randn(out.shape, generator=g, dtype=torch.float64)
+    got = torch.autograd.grad((out * weights).sum(), (f1, f2))
+    want = torch.autograd.grad((cost_volume_loop(f1, f2, 4) * weights).sum(), (f1, f2))  # plain autograd
+    for a, b in zip(got, want, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+
+
+def test_unknown_form_is_refused():
+    with pytest.raises(ValueError, match="auto, loop, patch"):
+        cost_volume(torch.zeros(1, 1, 2, 2), torch.zeros(1, 1, 2, 2), 1, "fast")
+
+
+def test_training_step_loss_and_gradients_match_the_loop_form():
+    from bench.stage1 import load_flow_config
+    from ufsn.flow_train import compute_loss
+    from ufsn.flownet import FlowNet
+
+    cfg = load_flow_config("flow_synthetic_study.toml")  # 5 levels: 24x24 .. 2x2 maps at 48x48 crops
+    g = torch.Generator().manual_seed(0)
+    img1 = torch.rand(2, 3, 48, 48, generator=g)
+    img2 = img1.roll(3, dims=-1) * 0.9
+    results = []
+    for form in ("loop", "auto"):
+        torch.manual_seed(0)
+        net = FlowNet(cfg.resolved_net()).train()
+        net.corr.form = form
+        with torch.no_grad():  # non-zero flow heads, so every level's cost volume reaches the loss
+            for p in net.parameters():
+                p.add_(0.01 * torch.randn(p.shape, generator=torch.Generator().manual_seed(p.numel())))
+        loss, _ = compute_loss(net, cfg, 0, img1, img2, torch.zeros(2, 2, 48, 48), torch.ones(2, 1, 48, 48))
+        loss.backward()
+        results.append((loss.detach(), {n: p.grad.clone() for n, p in net.named_parameters()}))
+    (loss_a, grads_a), (loss_b, grads_b) = results
+    torch.testing.assert_close(loss_b, loss_a, rtol=1e-5, atol=1e-6)
+    for name, grad in grads_a.items():  # float32 sums in another order: relative to the gradient's norm
+        assert (grads_b[name] - grad).norm() <= 1e-3 * grad.norm() + 1e-8, name

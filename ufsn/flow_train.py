@@ -148,7 +148,8 @@ def compute_loss(net, cfg: FlowTrainConfig, step: int, img1, img2, flow, noc):
     fw, bw = _split_output(net(torch.cat([img1, img2]), torch.cat([img2, img1])), b)  # 2B pairs
     occ_fw = occ_bw = None
     if 0 <= cfg.occlusion_warmup <= step:
-        occ_fw, occ_bw = fb_occlusion_mask(fw.full, bw.full), fb_occlusion_mask(bw.full, fw.full)
+        with torch.profiler.record_function("loss.occlusion"):
+            occ_fw, occ_bw = fb_occlusion_mask(fw.full, bw.full), fb_occlusion_mask(bw.full, fw.full)
     loss_fw, m_fw = unsupervised_loss(img1, img2, fw, loss_cfg, occ_fw)
     loss_bw, m_bw = unsupervised_loss(img2, img1, bw, loss_cfg, occ_bw)
     metrics = {k: (m_fw[k] + m_bw[k]) / 2 for k in m_fw}

@@ -90,14 +90,20 @@ def resize_images(img: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 
 def level_terms(img1, img2, flow, cfg: LossConfig, occ: torch.Tensor | None = None):
     """The three terms at one resolution (images are resized to the flow); returns (diff, census, smooth)."""
+    from torch.profiler import record_function  # labels for ``ufsn-bench perf flow --train`` (no cost otherwise)
+
     size = tuple(flow.shape[-2:])
-    i1, i2 = resize_images(img1, size), resize_images(img2, size)  # (B, 3, h, w)
-    warped2, valid = warp(i2, flow)  # (B, 3, h, w), (B, 1, h, w)
-    if occ is not None:
-        valid = valid * resize_images(occ, size)  # occlusion mask of this level
-    diff = photometric_diff(i1, warped2, valid, cfg.charbonnier_eps)
-    cen = census_loss(i1, warped2, valid, cfg.census_patch, cfg.robust_q)
-    smooth = smooth_loss(flow, i1, cfg.edge_alpha)
+    with record_function("loss.warp"):
+        i1, i2 = resize_images(img1, size), resize_images(img2, size)  # (B, 3, h, w)
+        warped2, valid = warp(i2, flow)  # (B, 3, h, w), (B, 1, h, w)
+        if occ is not None:
+            valid = valid * resize_images(occ, size)  # occlusion mask of this level
+    with record_function("loss.photometric"):
+        diff = photometric_diff(i1, warped2, valid, cfg.charbonnier_eps)
+    with record_function("loss.census"):
+        cen = census_loss(i1, warped2, valid, cfg.census_patch, cfg.robust_q)
+    with record_function("loss.smoothness"):
+        smooth = smooth_loss(flow, i1, cfg.edge_alpha)
     return diff, cen, smooth
 
 

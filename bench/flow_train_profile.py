@@ -1,0 +1,107 @@
+"""Where a stage-1 training step's time goes: data and augmentation, forward, each loss term, backward, optimiser.
+
+The step is the one ``ufsn.flow_train.train_flow`` runs (same sampling, augmentation, ``compute_loss``,
+clipping and Adam), on the dataset's training pairs, after warm-up steps. Phases are timed with the
+wall clock (CUDA synchronised); the forward time of each loss term comes from ``torch.profiler`` labels
+placed in ``ufsn.losses.level_terms`` (``loss.warp``, ``loss.photometric``, ``loss.census``,
+``loss.smoothness``) and ``compute_loss`` (``loss.occlusion``), from a second, profiled pass.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from typing import NamedTuple
+
+import torch
+
+LOSS_LABELS = ("loss.warp", "loss.photometric", "loss.census", "loss.smoothness", "loss.occlusion")
+
+
+class TrainPart(NamedTuple):
+    part: str
+    ms: float  # per step
+    share: float  # of the whole step
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def _steps(cfg, bank, net, opt, gen, device, first: int, count: int, totals: dict | None) -> None:
+    """Run ``count`` training steps from step ``first``, adding each phase's seconds into ``totals``."""
+    from ufsn.flow_augment import geometric, photometric
+    from ufsn.flow_train import compute_loss
+
+    def mark(name, since):
+        _sync(device)
+        now = time.perf_counter()
+        if totals is not None:
+            totals[name] += now - since
+        return now
+
+    for step in range(first, first + count):
+        t = time.perf_counter()
+        idx = torch.randint(0, bank.pairs, (cfg.batch_size,), generator=gen)
+        img1, img2, flow, noc = bank.batch(idx)
+        img1, img2, flow, noc = geometric(img1, img2, flow, noc, gen, cfg.crop, cfg.motion_crops)
+        if cfg.photometric > 0:
+            img1, img2 = photometric(img1, img2, gen, cfg.photometric)
+        img1, img2, flow, noc = (x.to(device) for x in (img1, img2, flow, noc))
+        t = mark("data and augmentation", t)
+        with torch.profiler.record_function("forward_pass"):
+            loss, _ = compute_loss(net, cfg, step, img1, img2, flow, noc)
+        t = mark("forward + loss", t)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        t = mark("backward", t)
+        torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
+        opt.step()
+        mark("clip + optimiser step", t)
+
+
+def _setup(cfg, device: torch.device, corr_form: str):
+    from ufsn.flownet import FlowNet
+
+    torch.manual_seed(cfg.seed)
+    net = FlowNet(cfg.resolved_net()).to(device).train()
+    net.corr.form = corr_form
+    return net, torch.optim.Adam(net.parameters(), lr=cfg.lr), torch.Generator().manual_seed(cfg.seed)
+
+
+def step_seconds(cfg, bank, device: torch.device, corr_form: str, steps: int = 10, warmup: int = 3) -> float:
+    """Wall time per training step with the cost volume computed in ``corr_form`` (auto | loop | patch)."""
+    net, opt, gen = _setup(cfg, device, corr_form)
+    _steps(cfg, bank, net, opt, gen, device, 0, warmup, None)
+    totals: dict[str, float] = defaultdict(float)
+    _steps(cfg, bank, net, opt, gen, device, warmup, steps, totals)
+    return sum(totals.values()) / steps
+
+
+def profile_train_step(cfg, bank, device: torch.device, steps: int = 10, warmup: int = 3) -> list[TrainPart]:
+    """Per-step time of each phase and, inside the forward, of the network and each loss term."""
+    from torch.profiler import ProfilerActivity, profile
+
+    net, opt, gen = _setup(cfg, device, "auto")
+    _steps(cfg, bank, net, opt, gen, device, 0, warmup, None)
+    totals: dict[str, float] = defaultdict(float)
+    _steps(cfg, bank, net, opt, gen, device, warmup, steps, totals)
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    with profile(activities=activities) as prof:
+        _steps(cfg, bank, net, opt, gen, device, warmup + steps, steps, None)
+    labelled = {e.key: e.cpu_time_total / 1e6 for e in prof.key_averages() if e.key in LOSS_LABELS}
+    whole = sum(totals.values())
+    forward = totals.pop("forward + loss")
+    # The profiled pass is slower (instrumentation); scale its label times to the unprofiled forward.
+    loss_forward = sum(labelled.values())
+    profiled_forward = next((e.cpu_time_total / 1e6 for e in prof.key_averages() if e.key == "forward_pass"), None)
+    parts = [TrainPart(k, 1e3 * v / steps, v / whole) for k, v in totals.items()]
+    scale = 1.0 if profiled_forward is None else forward / profiled_forward
+    terms = [TrainPart(f"  {k} (forward)", 1e3 * v * scale / steps, v * scale / whole) for k, v in labelled.items()]
+    net_forward = max(forward - loss_forward * scale, 0.0)
+    parts.insert(1, TrainPart("forward: network", 1e3 * net_forward / steps, net_forward / whole))
+    parts.insert(2, TrainPart("forward: loss terms", 1e3 * (forward - net_forward) / steps,
+                              (forward - net_forward) / whole))  # fmt: skip
+    ordered = parts[:3] + sorted(terms, key=lambda p: -p.ms) + parts[3:]
+    return [*ordered, TrainPart("whole step", 1e3 * whole / steps, 1.0)]
