@@ -31,8 +31,7 @@ def _sync(device: torch.device) -> None:
 
 def _steps(cfg, bank, net, opt, gen, device, first: int, count: int, totals: dict | None) -> None:
     """Run ``count`` training steps from step ``first``, adding each phase's seconds into ``totals``."""
-    from ufsn.flow_augment import geometric, photometric
-    from ufsn.flow_train import compute_loss
+    from ufsn.flow_train import compute_loss, training_batch
 
     def mark(name, since):
         _sync(device)
@@ -43,12 +42,7 @@ def _steps(cfg, bank, net, opt, gen, device, first: int, count: int, totals: dic
 
     for step in range(first, first + count):
         t = time.perf_counter()
-        idx = torch.randint(0, bank.pairs, (cfg.batch_size,), generator=gen)
-        img1, img2, flow, noc = bank.batch(idx)
-        img1, img2, flow, noc = geometric(img1, img2, flow, noc, gen, cfg.crop, cfg.motion_crops)
-        if cfg.photometric > 0:
-            img1, img2 = photometric(img1, img2, gen, cfg.photometric)
-        img1, img2, flow, noc = (x.to(device) for x in (img1, img2, flow, noc))
+        img1, img2, flow, noc = training_batch(bank, cfg, gen, device)
         t = mark("data and augmentation", t)
         with torch.profiler.record_function("forward_pass"):
             loss, _ = compute_loss(net, cfg, step, img1, img2, flow, noc)

@@ -137,6 +137,19 @@ def _split_output(out: FlowOutput, b: int) -> tuple[FlowOutput, FlowOutput]:
     return fw, bw
 
 
+def training_batch(bank: PairBank, cfg: FlowTrainConfig, gen: torch.Generator, device: torch.device):
+    """One augmented batch as stage 1 draws it: random pairs, crop and flips, photometric jitter.
+
+    Returns (img1, img2, flow, noc) on ``device``: (B, 3, h, w) x 2, (B, 2, h, w), (B, 1, h, w).
+    """
+    idx = torch.randint(0, bank.pairs, (cfg.batch_size,), generator=gen)
+    img1, img2, flow, noc = bank.batch(idx)
+    img1, img2, flow, noc = geometric(img1, img2, flow, noc, gen, cfg.crop, cfg.motion_crops)
+    if cfg.photometric > 0:
+        img1, img2 = photometric(img1, img2, gen, cfg.photometric)
+    return tuple(t.to(device) for t in (img1, img2, flow, noc))
+
+
 def compute_loss(net, cfg: FlowTrainConfig, step: int, img1, img2, flow, noc):
     """Loss of one (augmented) batch for the configured variant; returns (loss, metrics)."""
     loss_cfg = cfg.loss_at(step)
@@ -243,12 +256,7 @@ def train_flow(cfg: FlowTrainConfig, run_dir: Path, *, resume: bool = False, pro
         lr = cfg.lr * (cfg.lr_decay if progress >= cfg.lr_decay_at else 1.0)
         for group in opt.param_groups:
             group["lr"] = lr
-        idx = torch.randint(0, bank.pairs, (cfg.batch_size,), generator=gen)
-        img1, img2, flow, noc = bank.batch(idx)
-        img1, img2, flow, noc = geometric(img1, img2, flow, noc, gen, cfg.crop, cfg.motion_crops)
-        if cfg.photometric > 0:
-            img1, img2 = photometric(img1, img2, gen, cfg.photometric)
-        img1, img2, flow, noc = (t.to(device) for t in (img1, img2, flow, noc))
+        img1, img2, flow, noc = training_batch(bank, cfg, gen, device)
         with torch.autocast(device.type, enabled=use_amp):
             loss, metrics = compute_loss(net, cfg, step, img1, img2, flow, noc)
         if not math.isfinite(metrics["loss"]):
