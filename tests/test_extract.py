@@ -139,3 +139,40 @@ def test_cli_corrupt_inputs_fail_rows_and_exit_1(tmp_path):
     assert "cannot decode" in rows["v_random"].error and "v_random.avi" in rows["v_random"].error
     assert rows["v_empty"].error.startswith("empty file (0 bytes)")
     assert sorted(p.name for p in (tmp_path / "d" / "frames").iterdir()) == ["extract_config.json", "v_good"]
+
+
+def test_encoders_byte_stable_and_the_opencv_one_is_the_old_path(tmp_path):
+    import cv2
+
+    from pipeline.jpeg_encode import jpeg_encoder
+
+    rgb = moving_frames(1, 96, 64)[0][..., ::-1].copy()  # (64, 96, 3) RGB
+    old = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95])[1].tobytes()
+    assert jpeg_encoder("opencv", 95)(rgb) == old
+    new = jpeg_encoder("simplejpeg", 95)
+    assert new(rgb) == new(rgb.copy())
+    decoded = cv2.imdecode(np.frombuffer(new(rgb), np.uint8), cv2.IMREAD_COLOR)[..., ::-1].astype(int)
+    reference = cv2.imdecode(np.frombuffer(old, np.uint8), cv2.IMREAD_COLOR)[..., ::-1].astype(int)
+    assert np.abs(decoded - rgb).mean() <= np.abs(reference - rgb).mean() + 0.25  # the same JPEG error, q95 4:2:0
+    write_avi(tmp_path / "d" / "videos" / "A" / "v_a.avi", moving_frames(6, 96, 64), fps=20.0)
+    for run in ("r1", "r2"):
+        run_extract(ExtractConfig(root=tmp_path / run, dataset="d", videos=tmp_path / "d" / "videos"), progress=False)
+    first, second = (tree_digest(tmp_path / run / "d" / "frames" / "v_a") for run in ("r1", "r2"))
+    assert first == second
+
+
+def test_a_folder_keeps_its_encoder(tmp_path):
+    import json
+
+    write_avi(tmp_path / "d" / "videos" / "A" / "v_a.avi", moving_frames(4, 96, 64), fps=20.0)
+    run_extract(ExtractConfig(root=tmp_path, dataset="d", encoder="opencv"), progress=False)
+    with pytest.raises(ValueError, match="encoder: 'opencv' -> 'simplejpeg'"):
+        run_extract(ExtractConfig(root=tmp_path, dataset="d"), progress=False)
+    settings = tmp_path / "d" / "frames" / "extract_config.json"
+    record = json.loads(settings.read_text())
+    assert record["encoder"] == "opencv" and record["encoder_version"]
+    del record["encoder"], record["encoder_version"]  # a folder made before the encoder was recorded
+    settings.write_text(json.dumps(record))
+    run_extract(ExtractConfig(root=tmp_path, dataset="d", encoder="opencv"), progress=False)  # read as opencv
+    with pytest.raises(ValueError, match="encoder: 'opencv' -> 'simplejpeg'"):
+        run_extract(ExtractConfig(root=tmp_path, dataset="d"), progress=False)
