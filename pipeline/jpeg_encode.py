@@ -24,12 +24,15 @@ def encoder_version(name: str) -> str:
 
 
 def jpeg_encoder(name: str, quality: int) -> Callable[[np.ndarray], bytes]:
-    """A function (H, W, 3) uint8 RGB -> JPEG bytes at ``quality`` (libjpeg scale), 4:2:0 chroma."""
+    """A function (H, W, 3) uint8 RGB (or (H, W, 4) RGBX) -> JPEG bytes at ``quality`` (libjpeg scale), 4:2:0."""
     if name == "simplejpeg":
         import simplejpeg
 
         def encode(rgb: np.ndarray) -> bytes:
-            return simplejpeg.encode_jpeg(np.ascontiguousarray(rgb), quality=quality, colorspace="RGB",
+            # Some decodes come with a fourth (padding) channel; libjpeg-turbo skips it as RGBX, as
+            # OpenCV's RGB2BGR conversion drops it.
+            space = "RGBX" if rgb.shape[-1] == 4 else "RGB"
+            return simplejpeg.encode_jpeg(np.ascontiguousarray(rgb), quality=quality, colorspace=space,
                                           colorsubsampling="420")  # fmt: skip
 
         return encode

@@ -72,7 +72,12 @@ class ShardReader:
     HDF5 read (the layout stores each video's frames back to back).
     """
 
-    def __init__(self, shards_dir: Path):
+    def __init__(self, shards_dir: Path, videos: list[str] | None = None):
+        """Open the index; the byte layout of ``videos`` (default: every video) is read here, once.
+
+        Reading the layouts in the process that builds the reader means DataLoader workers (which
+        restart every epoch) never touch HDF5 metadata: each read is one ``os.pread``.
+        """
         self.folder = Path(shards_dir)
         rows = read_index(self.folder / "index.csv")
         self.videos = {row.video_id: row for row in rows}
@@ -80,11 +85,25 @@ class ShardReader:
         self._files: dict[str, object] = {}
         self._fds: dict[str, int] = {}
         self._offsets: dict[tuple[str, str], tuple[int | None, np.ndarray]] = {}
+        self._preload(self.videos if videos is None else [v for v in videos if v in self.videos])
+        self.close()  # no handle survives into a forked worker
+
+    def _preload(self, videos) -> None:
+        by_shard: dict[str, list[str]] = {}
+        for video_id in videos:
+            by_shard.setdefault(self.videos[video_id].shard, []).append(video_id)
+        for ids in by_shard.values():
+            try:
+                for video_id in ids:
+                    for modality in ("rgb", "flow"):
+                        self._layout(video_id, modality)
+            except (OSError, ValueError, KeyError):
+                continue  # a missing or broken shard: its reads raise, naming the file; the others still read
 
     def __getstate__(self):
-        # Pickled into spawned workers without handles; they open their own on first use.
+        # Pickled into spawned workers without handles (the layouts are plain arrays); they open their own.
         state = self.__dict__.copy()
-        state.update(_pid=-1, _files={}, _fds={}, _offsets={})
+        state.update(_pid=-1, _files={}, _fds={})
         return state
 
     def _handle(self, shard: str):
@@ -100,7 +119,6 @@ class ShardReader:
             if handle.attrs.get("format") != FORMAT or not handle.attrs.get("complete", False):
                 raise ValueError(f"{path}: not a complete {FORMAT} file")
             self._files[shard] = handle
-            self._fds[shard] = os.open(path, os.O_RDONLY)
         return handle
 
     def _layout(self, video_id: str, modality: str) -> tuple[int | None, np.ndarray]:
@@ -113,9 +131,15 @@ class ShardReader:
             self._offsets[key] = (group[modality].id.get_offset(), group[f"{modality}_offsets"][()])
         return self._offsets[key]
 
+    def _fd(self, shard: str) -> int:
+        fd = self._fds.get(shard)
+        if fd is None:
+            fd = self._fds[shard] = os.open(inside(self.folder, shard), os.O_RDONLY)
+        return fd
+
     def _read(self, video_id: str, modality: str, first: int, last: int) -> list[bytes]:
         if self._pid != os.getpid():  # first use, or a forked worker: never reuse the parent's handles
-            self._files, self._fds, self._offsets, self._pid = {}, {}, {}, os.getpid()
+            self._files, self._fds, self._pid = {}, {}, os.getpid()  # layouts are plain data: kept
         position, offsets = self._layout(video_id, modality)
         if not 0 <= first <= last < len(offsets):
             raise IndexError(f"{video_id}: {modality} items {first}..{last - 1} outside 0..{len(offsets) - 2}")
@@ -124,7 +148,7 @@ class ShardReader:
         if position is None:  # empty (or, in foreign files, chunked) dataset
             data = self._handle(shard)["videos"][video_id][modality][start:stop]
         else:
-            data = np.frombuffer(os.pread(self._fds[shard], stop - start, position + start), np.uint8)
+            data = np.frombuffer(os.pread(self._fd(shard), stop - start, position + start), np.uint8)
         return split_buffer(data, offsets, first, last)
 
     def has(self, video_id: str) -> bool:
@@ -149,10 +173,10 @@ class ShardReader:
         return list(zip(items[0::2], items[1::2], strict=True))
 
     def close(self) -> None:
-        """Close the handles this process opened."""
-        if self._pid == os.getpid():
+        """Close the handles this process opened (the layouts stay: reads reopen what they need)."""
+        if self._pid == os.getpid() or self._pid == -1:
             for handle in self._files.values():
                 handle.close()
             for fd in self._fds.values():
                 os.close(fd)
-        self._files, self._fds, self._offsets = {}, {}, {}
+        self._files, self._fds = {}, {}
