@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import NamedTuple
 
 from pipeline.extract import ExtractConfig, run_extract
-from pipeline.jpeg_encode import ENCODERS
 from pipeline.tvl1 import TVL1Config, run_tvl1
 from pipeline.video import find_videos
 
@@ -37,7 +36,6 @@ class PerfExtractConfig:
     videos: Path  # folder of <Class>/<video>.avi
     size: tuple[int, int] = (340, 256)  # (W, H), TSN's UCF-101 size
     quality: int = 95  # extract's JPEG quality
-    encoder: str = "simplejpeg"  # extract's encoder; the other one is timed too, for the ratio between them
     workers: int = 2  # processes on both sides (one thread each)
     repeats: int = 2  # best of N timings
     tvl1_pairs: int = 16  # TV-L1 pairs timed with 1 and with 2 workers
@@ -143,23 +141,23 @@ def run_perf_extract(config: PerfExtractConfig, progress: bool = False) -> PerfE
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="ufsn-perf-") as tmp_name:
         tmp = Path(tmp_name)
-        encoders = [config.encoder, *(e for e in ENCODERS if e != config.encoder)]
-        for encoder in encoders:
-            times = []
-            for repeat in range(config.repeats + 1):  # the first run is a warm-up: page cache, worker pool start
-                # A fresh root each time, as ffmpeg gets fresh folders: no --force deletion is timed.
-                extract_config = ExtractConfig(
-                    root=tmp / f"{encoder}{repeat}", dataset="bench", videos=config.videos, size=config.size,
-                    quality=config.quality, encoder=encoder, workers=config.workers,
-                )  # fmt: skip
-                seconds, summary = _timed(lambda c=extract_config: run_extract(c, progress=progress))
-                if repeat:
-                    times.append(seconds)
-            folder = tmp / f"{encoder}1" / "bench" / "frames"
-            frames = sum(len(list(p.iterdir())) for p in folder.iterdir() if p.is_dir())
-            label = f"ufsn-data extract (decord + {encoder} encoder, q{config.quality})"
-            rows.append(PerfRow("extract", label, config.workers, frames, min(times)))
-        frames_dir = tmp / f"{config.encoder}1" / "bench" / "frames"
+        times = []
+        for repeat in range(config.repeats + 1):  # the first run is a warm-up: page cache, worker pool start
+            # A fresh root each time, as ffmpeg gets fresh folders: no --force deletion is timed.
+            extract_config = ExtractConfig(
+                root=tmp / f"run{repeat}", dataset="bench", videos=config.videos, size=config.size,
+                quality=config.quality, workers=config.workers,
+            )  # fmt: skip
+            seconds, summary = _timed(lambda c=extract_config: run_extract(c, progress=progress))
+            if repeat:
+                times.append(seconds)
+        frames_dir = tmp / "run1" / "bench" / "frames"
+        frames = sum(len(list(p.iterdir())) for p in frames_dir.iterdir() if p.is_dir())
+        rows.append(
+            PerfRow(
+                "extract", f"ufsn-data extract (decord + OpenCV, q{config.quality})", config.workers, frames, min(times)
+            )
+        )
         ours_kb = _mean_kb(frames_dir)
 
         probe = videos[0]
@@ -187,9 +185,8 @@ def run_perf_extract(config: PerfExtractConfig, progress: bool = False) -> PerfE
             # The joblib pool started by extract is reused (loky keeps it), so no spawn cost is timed.
             seconds, _ = _timed(lambda c=tvl1_config: run_tvl1(c, progress=progress))
             rows.append(PerfRow("tvl1", "OpenCV Dual TV-L1 (CPU defaults)", workers, pairs, seconds))
-    ffmpeg_row = len(ENCODERS)  # rows: one per encoder, ffmpeg, TV-L1 with 1 and with N workers
-    extract_ratio = rows[0].rate / rows[ffmpeg_row].rate
-    efficiency = rows[ffmpeg_row + 2].rate / (config.workers * rows[ffmpeg_row + 1].rate)
+    extract_ratio = rows[0].rate / rows[1].rate
+    efficiency = rows[3].rate / (config.workers * rows[2].rate)
     load = (load_before, os.getloadavg()[0])
     return PerfExtractResult(
         rows, qscale, ours_kb, ffmpeg_kb, extract_ratio, efficiency, len(videos), os.cpu_count() or 0, binary, load
@@ -201,7 +198,6 @@ def format_table(result: PerfExtractResult, config: PerfExtractConfig) -> str:
     import cv2
 
     w, h = config.size
-    other = next(e for e in ENCODERS if e != config.encoder)  # the second extract row
     lines = [
         f"device: cpu ({result.cpu_count} cores), OpenCV {cv2.__version__}, one thread per process; "
         f"{result.videos} videos, frames {w}x{h}; ffmpeg: {result.ffmpeg_binary}",
@@ -226,9 +222,7 @@ def format_table(result: PerfExtractResult, config: PerfExtractConfig) -> str:
         lines.append("| " + " | ".join(cells) + " |")
     lines += [
         "",
-        f"extract ({config.encoder}) / ffmpeg frames/s: {result.extract_ratio:.2f}x (target >= 1.0)",
-        f"extract with the {config.encoder} / the {other} encoder frames/s: "
-        f"{result.rows[0].rate / result.rows[1].rate:.2f}x",
+        f"extract / ffmpeg frames/s: {result.extract_ratio:.2f}x (target >= 1.0)",
         f"TV-L1 parallel efficiency on {config.workers} workers: {result.tvl1_efficiency:.2f} (target >= 0.85)",
     ]
     return "\n".join(lines)

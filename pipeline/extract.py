@@ -11,7 +11,6 @@ from typing import NamedTuple
 
 from pipeline.atomic import atomic_dir
 from pipeline.claim import ClaimedStep, folder_identity, remove_stale_claims
-from pipeline.jpeg_encode import ENCODERS, LEGACY_ENCODER, encoder_version, jpeg_encoder
 from pipeline.manifest import ManifestRow, StepSummary, read_manifest
 from pipeline.parallel import ParallelOptions, run_tasks
 from pipeline.paths import DatasetPaths, frame_name
@@ -35,7 +34,6 @@ class ExtractConfig:
     native: bool = False  # keep the decoded size even for ucf101/hmdb51
     fps: float | None = None  # resample to this frame rate; None keeps every decoded frame
     quality: int = 95  # JPEG quality (libjpeg scale 1..100)
-    encoder: str = "simplejpeg"  # simplejpeg (libjpeg-turbo from RGB) | opencv (cv2.imencode of a BGR copy)
     allow_truncated: bool = False  # keep videos that decode more than one frame short of their header
     workers: int = 1
     backend: str = "local"  # local | dask
@@ -49,8 +47,6 @@ class ExtractConfig:
             raise ValueError(f"quality must be in 1..100, got {self.quality}")
         if self.fps is not None and self.fps <= 0:
             raise ValueError(f"fps must be positive, got {self.fps}")
-        if self.encoder not in ENCODERS:
-            raise ValueError(f"encoder must be one of {', '.join(ENCODERS)}, got {self.encoder!r}")
 
 
 class FrameSettings(NamedTuple):
@@ -61,7 +57,6 @@ class FrameSettings(NamedTuple):
     fps: float | None
     quality: int
     allow_truncated: bool
-    encoder: str = "simplejpeg"
 
 
 class ExtractTask(NamedTuple):
@@ -99,15 +94,17 @@ def _write(path: Path, data) -> None:
 
 def extract_video(task: ExtractTask) -> ManifestRow:
     """Decode one video and write its frames; raises ``VideoError`` with the manifest reason."""
+    import cv2
+
     from pipeline.video import FrameStream, check_complete, fps_repeats, output_size, resize
 
     start = time.perf_counter()
     s = task.settings
-    encode = jpeg_encoder(s.encoder, s.quality)
     try:
         stream = FrameStream(task.video)
         with atomic_dir(task.out) as tmp:
             written = 0
+            params = [cv2.IMWRITE_JPEG_QUALITY, s.quality]
             target = None
             for index, rgb in enumerate(stream):
                 if target is None:
@@ -115,7 +112,10 @@ def extract_video(task: ExtractTask) -> ManifestRow:
                 repeats = fps_repeats(index, stream.fps, s.fps)
                 if repeats == 0:
                     continue
-                data = encode(resize(rgb, target))
+                bgr = cv2.cvtColor(resize(rgb, target), cv2.COLOR_RGB2BGR)
+                ok, data = cv2.imencode(".jpg", bgr, params)
+                if not ok:
+                    raise RuntimeError(f"JPEG encoding failed for frame {index + 1} of {task.video}")
                 for _ in range(repeats):
                     written += 1
                     _write(tmp / frame_name(written), data)
@@ -137,7 +137,6 @@ def _settings_record(config: ExtractConfig, settings: FrameSettings) -> dict:
     record["size"] = list(settings.size) if settings.size else None
     record["opencv_version"] = cv2.__version__
     record["decord_version"] = decord.__version__
-    record["encoder_version"] = encoder_version(settings.encoder)
     return record
 
 
@@ -152,11 +151,10 @@ def run_extract(config: ExtractConfig, progress: bool = True) -> StepSummary:
         raise FileNotFoundError(f"no videos (*.avi, *.mp4, *.mkv, *.webm) under {source}/<Class>/")
     options = ParallelOptions(config.workers, config.backend, config.scheduler, progress)
     settings = FrameSettings(
-        resolved_size(config), config.short_side, config.fps, config.quality, config.allow_truncated, config.encoder
+        resolved_size(config), config.short_side, config.fps, config.quality, config.allow_truncated
     )
     paths.frames.mkdir(parents=True, exist_ok=True)
-    record_settings(paths.frames / SETTINGS_FILE, _settings_record(config, settings), config.force,
-                    legacy={"encoder": LEGACY_ENCODER})  # fmt: skip
+    record_settings(paths.frames / SETTINGS_FILE, _settings_record(config, settings), config.force)
     clean_temporaries(paths.frames)
     remove_stale_claims(paths.frames)
     manifest = paths.manifest_csv(STEP)

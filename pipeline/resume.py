@@ -29,18 +29,17 @@ def clean_temporaries(folder: Path) -> int:
     return remove_stale_temporaries(folder)
 
 
-def record_settings(path: Path, settings: dict, force: bool, legacy: dict | None = None) -> None:
+def record_settings(path: Path, settings: dict, force: bool) -> None:
     """Write the resolved settings of a step as JSON at ``path``.
 
     Refuses (``ValueError`` naming the file and the differing keys) when outputs already made
     with other settings are there and ``force`` is off: mixing two settings in one folder would
-    go unnoticed downstream. ``legacy`` gives the value of keys that older records lack (what
-    those outputs were made with).
+    go unnoticed downstream.
     """
     text = json.dumps(settings, indent=2, sort_keys=True) + "\n"
     if path.exists() and not force:
         try:
-            old = {**(legacy or {}), **json.loads(path.read_text(encoding="utf-8"))}
+            old = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             raise ValueError(f"{path}: unreadable settings record ({exc}); use --force to redo all") from exc
         differ = sorted(k for k in set(old) | set(settings) if old.get(k) != settings.get(k) and k not in VOLATILE)
@@ -51,4 +50,4 @@ def record_settings(path: Path, settings: dict, force: bool, legacy: dict | None
 
 
 # Keys that describe the run, not the outputs; a change in them does not invalidate outputs.
-VOLATILE = frozenset({"workers", "backend", "scheduler", "opencv_version", "decord_version", "encoder_version"})
+VOLATILE = frozenset({"workers", "backend", "scheduler", "opencv_version", "decord_version"})

@@ -27,9 +27,6 @@ from pipeline.commands.parallel_options import backend_options, run_step
     "--fps", type=click.FloatRange(min=0, min_open=True), help="Resample to this frame rate [default: keep all frames]."
 )
 @click.option("--quality", type=click.IntRange(1, 100), default=95, show_default=True, help="JPEG quality (libjpeg).")
-@click.option("--encoder", type=click.Choice(["simplejpeg", "opencv"]), default="simplejpeg", show_default=True,
-              help="JPEG encoder: simplejpeg (libjpeg-turbo from RGB) or opencv (cv2.imencode). A folder keeps the "
-                   "encoder it was made with (rerun with --force to change it).")  # fmt: skip
 @click.option(
     "--allow-truncated",
     is_flag=True,
@@ -38,8 +35,7 @@ from pipeline.commands.parallel_options import backend_options, run_step
 @workers_option(default=1)
 @backend_options
 @force_option
-def extract(root, dataset, videos, size, short_side, fps, quality, encoder, allow_truncated, workers, backend,
-            scheduler, force):  # fmt: skip
+def extract(root, dataset, videos, size, short_side, fps, quality, allow_truncated, workers, backend, scheduler, force):
     """Extract 1-indexed JPEG frames: ROOT/DATASET/frames/<video_id>/img_00001.jpg ..."""
     from pipeline.extract import ExtractConfig, run_extract
 
@@ -55,7 +51,6 @@ def extract(root, dataset, videos, size, short_side, fps, quality, encoder, allo
                 native=native,
                 fps=fps,
                 quality=quality,
-                encoder=encoder,
                 allow_truncated=allow_truncated,
                 workers=workers,
                 backend=backend,
