@@ -212,7 +212,8 @@ def _stage2(opts: TrainOptions, exp: ExperimentConfig, model, folder: Path, ctx,
         from pipeline.splits import read_split
 
         rows = read_split(DatasetPaths(Path(opts.root), opts.dataset).split_csv(exp.split), exp.train_subsets)
-        base = open_reader(Path(opts.root), opts.dataset, resolve_source(opts.root, opts.dataset, exp.input.source))
+        source = resolve_source(opts.root, opts.dataset, exp.input.source)
+        base = open_reader(Path(opts.root), opts.dataset, source, [r.video_id for r in rows])
         cache = folder / "flow_cache"
         if ctx.is_main:
             write_flow_cache(model.estimator, base, [r.video_id for r in rows], cache, device=ctx.device,

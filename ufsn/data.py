@@ -165,10 +165,11 @@ class ClipDataset(torch.utils.data.Dataset):
         }
 
 
-def open_reader(root: Path, dataset: str, source: str = "shards"):
-    """A ShardReader over ``<root>/<dataset>/shards`` or a FolderReader over frames/ and tvl1/."""
+def open_reader(root: Path, dataset: str, source: str = "shards", videos: list[str] | None = None):
+    """A ShardReader over ``<root>/<dataset>/shards`` (byte layouts of ``videos`` read up front, default: all)
+    or a FolderReader over frames/ and tvl1/."""
     if source == "shards":
-        return ShardReader(DatasetPaths(Path(root), dataset).shards)
+        return ShardReader(DatasetPaths(Path(root), dataset).shards, videos)
     if source == "frames":
         return FolderReader(Path(root), dataset)
     raise ValueError(f"source must be 'shards' or 'frames', got {source!r}")
@@ -190,7 +191,7 @@ def split_dataset(
     from ufsn.flow_cache import MixedReader
 
     rows = read_split(DatasetPaths(Path(root), dataset).split_csv(split), subsets)
-    reader = open_reader(root, dataset, source)
+    reader = open_reader(root, dataset, source, [r.video_id for r in rows])  # only this split's layouts
     if flow_reader is not None:
         reader = MixedReader(reader, flow_reader)
     return ClipDataset(reader, [(r.video_id, r.label) for r in rows], config)
