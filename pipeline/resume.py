@@ -29,12 +29,12 @@ def clean_temporaries(folder: Path) -> int:
     return remove_stale_temporaries(folder)
 
 
-def record_settings(path: Path, settings: dict, force: bool) -> None:
+def record_settings(path: Path, settings: dict, force: bool, assumed: dict | None = None) -> None:
     """Write the resolved settings of a step as JSON at ``path``.
 
     Refuses (``ValueError`` naming the file and the differing keys) when outputs already made
     with other settings are there and ``force`` is off: mixing two settings in one folder would
-    go unnoticed downstream.
+    go unnoticed downstream. ``assumed`` gives the value of a key that records older than the key lack.
     """
     text = json.dumps(settings, indent=2, sort_keys=True) + "\n"
     if path.exists() and not force:
@@ -42,6 +42,7 @@ def record_settings(path: Path, settings: dict, force: bool) -> None:
             old = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             raise ValueError(f"{path}: unreadable settings record ({exc}); use --force to redo all") from exc
+        old = {**(assumed or {}), **old}
         differ = sorted(k for k in set(old) | set(settings) if old.get(k) != settings.get(k) and k not in VOLATILE)
         if differ:
             details = ", ".join(f"{k}: {old.get(k)!r} -> {settings.get(k)!r}" for k in differ)
@@ -50,4 +51,6 @@ def record_settings(path: Path, settings: dict, force: bool) -> None:
 
 
 # Keys that describe the run, not the outputs; a change in them does not invalidate outputs.
-VOLATILE = frozenset({"workers", "backend", "scheduler", "opencv_version", "decord_version"})
+VOLATILE = frozenset(
+    {"workers", "backend", "scheduler", "opencv_version", "decord_version", "torch_version", "batch", "compile"}
+)

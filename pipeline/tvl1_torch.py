@@ -9,7 +9,7 @@ it and ``cv::optflow::DualTVL1OpticalFlow`` implements it, step for step:
 - coarse to fine: zero flow at the coarsest level, the flow resized bilinearly to the next level and
   divided by ``scale_step``;
 - per level ``warps`` times: ``I1`` and its centred gradient warped by the flow with bicubic interpolation
-  (``cv::remap`` INTER_CUBIC, zero outside the image, coordinates rounded to 1/32 px as ``remap`` does),
+  (``cv::remap`` INTER_CUBIC, zero outside the image),
   then up to ``outer_iterations`` x ``inner_iterations`` steps of the thresholding step (v), the primal
   step (u) and the dual step (p), a ``median_filtering`` x ``median_filtering`` median of the flow before
   every block of inner steps, and a stop once the squared flow change summed over the level falls to
@@ -24,6 +24,10 @@ measures the EPE between the two.
 
 from __future__ import annotations
 
+import functools
+import importlib.util
+import shutil
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -31,8 +35,8 @@ import torch.nn.functional as F
 from pipeline.tvl1 import TVL1Params
 
 MIN_LEVEL_SIDE = 16  # OpenCV stops the pyramid before a level narrower or lower than this
-REMAP_SUBPIXELS = 32  # cv::remap's INTER_TAB_SIZE: map coordinates are rounded to 1/32 px
 FLOAT_EPS = float(np.finfo(np.float32).eps)  # OpenCV's numeric_limits<float>::epsilon() in the v step
+DEFAULT_PARAMS = TVL1Params()  # OpenCV's defaults
 SYNC_EVERY = 10  # on a GPU, look at the stopping test (a device sync) every this many inner steps
 
 
@@ -102,23 +106,50 @@ def divergence(px: torch.Tensor, py: torch.Tensor) -> torch.Tensor:
 def warp_bicubic(img: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
     """``cv::remap(img, x + u, y + v, INTER_CUBIC)`` with the default constant-0 border.
 
-    img (B, C, H, W); flow (B, 2, H, W) in px. Coordinates are rounded to 1/32 px first, as remap's
-    fixed-point tables do; the cubic kernel is the same (A = -0.75).
+    img (B, C, H, W); flow (B, 2, H, W) in px. The cubic kernel is remap's (A = -0.75); OpenCV 5 samples
+    float maps of a float image at the exact coordinates, as grid_sample does.
     """
     b, _, h, w = img.shape
     xs, ys = _pixel_grid(h, w, img.device, img.dtype)
-    x = torch.round((xs + flow[:, 0]) * REMAP_SUBPIXELS) / REMAP_SUBPIXELS  # (B, H, W)
-    y = torch.round((ys + flow[:, 1]) * REMAP_SUBPIXELS) / REMAP_SUBPIXELS  # (B, H, W)
-    return F.grid_sample(img, _normalised(x, y, h, w), mode="bicubic", padding_mode="zeros", align_corners=False)
+    grid = _normalised(xs + flow[:, 0], ys + flow[:, 1], h, w)  # (B, H, W, 2)
+    return F.grid_sample(img, grid, mode="bicubic", padding_mode="zeros", align_corners=False)  # (B, C, H, W)
 
 
-def median_blur(u: torch.Tensor, size: int) -> torch.Tensor:
-    """``cv::medianBlur`` of float (B, C, H, W): the median of each ``size`` x ``size`` window, edges replicated."""
-    b, c, h, w = u.shape
+def _exchange(values: list[torch.Tensor], i: int, j: int) -> None:
+    low, high = torch.minimum(values[i], values[j]), torch.maximum(values[i], values[j])
+    values[i], values[j] = low, high
+
+
+def window_median(padded: torch.Tensor, size: int, height: int, width: int) -> torch.Tensor:
+    """Median of every ``size`` x ``size`` window of (B, C, H + size - 1, W + size - 1) -> (B, C, H, W).
+
+    Forgetful selection (Paeth): of the first n // 2 + 2 window values, the smallest and the largest cannot
+    be the median, so both are dropped and the next value comes in, until one value is left. Only
+    element-wise min and max on shifted views: exact, and it fuses under ``torch.compile``.
+    """
+    window = [padded[..., dy : dy + height, dx : dx + width] for dy in range(size) for dx in range(size)]
+    n = len(window)
+    kept, rest = window[: n // 2 + 2], window[n // 2 + 2 :]
+    while True:
+        for i in range(1, len(kept)):  # smallest to the front
+            _exchange(kept, 0, i)
+        for i in range(1, len(kept) - 1):  # largest (of the others) to the back
+            _exchange(kept, i, len(kept) - 1)
+        kept = kept[1:-1]
+        if not rest:
+            return kept[0]
+        kept.append(rest.pop(0))
+
+
+def median_blur(u: torch.Tensor, size: int, select=window_median) -> torch.Tensor:
+    """``cv::medianBlur`` of float (B, C, H, W): the median of each ``size`` x ``size`` window, edges replicated.
+
+    ``select`` is ``window_median`` or its compiled form.
+    """
+    _, _, h, w = u.shape
     r = size // 2
-    padded = F.pad(u.reshape(b * c, 1, h, w), (r, r, r, r), mode="replicate")  # (BC, 1, H + 2r, W + 2r)
-    windows = F.unfold(padded, size)  # (BC, size^2, H W)
-    return windows.median(dim=1).values.view(b, c, h, w)  # size^2 is odd: the middle value
+    padded = F.pad(u, (r, r, r, r), mode="replicate")  # (B, C, H + 2r, W + 2r)
+    return select(padded, size, h, w)  # (B, C, H, W)
 
 
 def threshold_step(
@@ -137,9 +168,7 @@ def threshold_step(
     return u + fi * gvec  # (B, C, H, W)
 
 
-def dual_step(
-    px: torch.Tensor, py: torch.Tensor, u: torch.Tensor, taut: float
-) -> tuple[torch.Tensor, torch.Tensor]:
+def dual_step(px: torch.Tensor, py: torch.Tensor, u: torch.Tensor, taut: float) -> tuple[torch.Tensor, torch.Tensor]:
     """Projected dual ascent (OpenCV's ``estimateDualVariables``): p <- (p + taut grad u) / (1 + taut |grad u|)."""
     ux, uy = forward_gradient(u)  # (B, C, H, W) each
     norm = 1.0 + taut * torch.sqrt(ux * ux + uy * uy)  # (B, C, H, W)
@@ -150,11 +179,57 @@ def _keep(active: torch.Tensor, new: torch.Tensor, old: torch.Tensor) -> torch.T
     return torch.where(active.view(-1, 1, 1, 1), new, old)
 
 
-def flow_one_scale(i0: torch.Tensor, i1: torch.Tensor, u: torch.Tensor, params: TVL1Params) -> torch.Tensor:
+def inner_step(
+    u: torch.Tensor,
+    px: torch.Tensor,
+    py: torch.Tensor,
+    gvec: torch.Tensor,
+    grad: torch.Tensor,
+    rho_c: torch.Tensor,
+    active: torch.Tensor,
+    l_t: float,
+    theta: float,
+    taut: float,
+    stop: float,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One inner iteration for every pair: v step, u step, p step; pairs not ``active`` (B,) keep their values.
+
+    u, px, py, gvec (B, C, H, W); grad, rho_c (B, 1, H, W). Returns the new u, px, py and ``active``: a pair
+    stays active while its squared u change summed over the level (OpenCV's stopping quantity) is above ``stop``.
+    """
+    v = threshold_step(u, gvec, grad, rho_c, l_t)  # (B, C, H, W)
+    new_u = v + theta * divergence(px, py)  # (B, C, H, W)
+    change = (new_u - u).pow(2).sum(dim=(1, 2, 3))  # (B,)
+    u = _keep(active, new_u, u)
+    new_px, new_py = dual_step(px, py, u, taut)
+    return u, _keep(active, new_px, px), _keep(active, new_py, py), active & (change > stop)
+
+
+@functools.cache
+def compiled(function):
+    """``function`` through ``torch.compile``, one graph for every level size: the ~30 element-wise operations
+    of ``inner_step`` (the ~350 min/max of ``window_median``) become a few fused loops on a CPU, a few kernels
+    on a GPU."""
+    return torch.compile(function, dynamic=True)
+
+
+def check_compiler(device: str) -> None:
+    """Raise ``RuntimeError`` when ``torch.compile`` cannot build kernels for ``device`` here."""
+    if device == "cuda":
+        if importlib.util.find_spec("triton") is None:
+            raise RuntimeError("--compile on cuda needs triton (pip install triton); or pass --no-compile")
+    elif not any(shutil.which(c) for c in ("c++", "g++", "clang++", "cl")):
+        raise RuntimeError("--compile on cpu needs a C++ compiler (c++, g++ or clang++ on PATH); or pass --no-compile")
+
+
+def flow_one_scale(
+    i0: torch.Tensor, i1: torch.Tensor, u: torch.Tensor, params: TVL1Params, step=inner_step, select=window_median
+) -> torch.Tensor:
     """Refine the flow at one pyramid level (OpenCV's ``procOneScale``).
 
     i0, i1 (B, 1, H, W) grey 0..255; u (B, C, H, W) the initial flow (C = 3 with gamma: flow + illumination).
-    Returns the refined (B, C, H, W).
+    ``step`` and ``select`` are ``inner_step`` and ``window_median`` or their compiled forms. Returns the
+    refined (B, C, H, W).
     """
     b, _, h, w = i0.shape
     l_t = params.lambda_ * params.theta
@@ -176,29 +251,27 @@ def flow_one_scale(i0: torch.Tensor, i1: torch.Tensor, u: torch.Tensor, params: 
             if not bool(active.any()):
                 break
             if params.median_filtering > 1:
-                flow = _keep(active, median_blur(u[:, :2], params.median_filtering), u[:, :2])
+                flow = _keep(active, median_blur(u[:, :2], params.median_filtering, select), u[:, :2])
                 u = torch.cat([flow, u[:, 2:]], dim=1)
             for inner in range(params.inner_iterations):
-                v = threshold_step(u, gvec, grad, rho_c, l_t)  # (B, C, H, W)
-                new_u = v + params.theta * divergence(px, py)  # (B, C, H, W)
-                change = (new_u - u).pow(2).sum(dim=(1, 2, 3))  # (B,)
-                u = _keep(active, new_u, u)
-                new_px, new_py = dual_step(px, py, u, taut)
-                px, py = _keep(active, new_px, px), _keep(active, new_py, py)
-                active = active & (change > stop)
+                u, px, py, active = step(u, px, py, gvec, grad, rho_c, active, l_t, params.theta, taut, stop)
                 if (inner + 1) % sync_every == 0 and not bool(active.any()):
                     break
     return u
 
 
-def tvl1_flow(gray0: torch.Tensor, gray1: torch.Tensor, params: TVL1Params = TVL1Params()) -> torch.Tensor:
+def tvl1_flow(
+    gray0: torch.Tensor, gray1: torch.Tensor, params: TVL1Params = DEFAULT_PARAMS, compile: bool = False
+) -> torch.Tensor:
     """Dual TV-L1 flow from ``gray0`` to ``gray1``, every pair of the batch at once.
 
     gray0, gray1: (B, 1, H, W) grey levels 0..255 (any float or uint8 dtype; computed in float32).
+    compile: run the inner iteration through ``torch.compile`` (a one-off build, then several times faster).
     Returns (B, 2, H, W) float32 flow in px; channel 0 = x (rightwards), 1 = y (downwards).
     """
     if gray0.shape != gray1.shape or gray0.dim() != 4 or gray0.shape[1] != 1:
-        raise ValueError(f"need two (B, 1, H, W) batches of one shape, got {tuple(gray0.shape)} and {tuple(gray1.shape)}")
+        shapes = f"{tuple(gray0.shape)} and {tuple(gray1.shape)}"
+        raise ValueError(f"need two (B, 1, H, W) batches of one shape, got {shapes}")
     i0, i1 = gray0.float(), gray1.float()
     b, _, h, w = i0.shape
     if h < 3 or w < 3:
@@ -208,10 +281,11 @@ def tvl1_flow(gray0: torch.Tensor, gray1: torch.Tensor, params: TVL1Params = TVL
     for size in sizes[1:]:
         both = resize_bilinear(torch.cat(pyramid[-1]), size, params.scale_step)  # (2B, 1, h, w)
         pyramid.append((both[:b], both[b:]))
+    step, select = (compiled(inner_step), compiled(window_median)) if compile else (inner_step, window_median)
     channels = 3 if params.gamma != 0 else 2
     u = i0.new_zeros(b, channels, *sizes[-1])  # (B, C, h, w) at the coarsest level
     for level in range(len(sizes) - 1, -1, -1):
-        u = flow_one_scale(*pyramid[level], u, params)
+        u = flow_one_scale(*pyramid[level], u, params, step, select)
         if level > 0:
             u = resize_bilinear(u, sizes[level - 1])  # (B, C, h', w')
             u = torch.cat([u[:, :2] / params.scale_step, u[:, 2:]], dim=1)  # flow in px of the finer level
@@ -219,12 +293,16 @@ def tvl1_flow(gray0: torch.Tensor, gray1: torch.Tensor, params: TVL1Params = TVL
 
 
 def tvl1_flow_numpy(
-    grays0: np.ndarray, grays1: np.ndarray, params: TVL1Params = TVL1Params(), device: str = "cpu"
+    grays0: np.ndarray,
+    grays1: np.ndarray,
+    params: TVL1Params = DEFAULT_PARAMS,
+    device: str = "cpu",
+    compile: bool = False,
 ) -> np.ndarray:
     """``tvl1_flow`` on (B, H, W) uint8 arrays; returns (B, H, W, 2) float32 like ``compute_tvl1``."""
     dev = torch.device(device)
     g0 = torch.from_numpy(np.ascontiguousarray(grays0)).to(dev).unsqueeze(1)  # (B, 1, H, W)
     g1 = torch.from_numpy(np.ascontiguousarray(grays1)).to(dev).unsqueeze(1)
     with torch.no_grad():
-        flow = tvl1_flow(g0, g1, params)  # (B, 2, H, W)
+        flow = tvl1_flow(g0, g1, params, compile)  # (B, 2, H, W)
     return flow.permute(0, 2, 3, 1).cpu().numpy()  # (B, H, W, 2)

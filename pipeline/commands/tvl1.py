@@ -1,4 +1,4 @@
-"""``ufsn-data tvl1``: frames -> OpenCV Dual TV-L1 flow images, resumable, local or on a dask cluster."""
+"""``ufsn-data tvl1``: frames -> Dual TV-L1 flow images (OpenCV or PyTorch), resumable, local or on a dask cluster."""
 
 from __future__ import annotations
 
@@ -74,13 +74,40 @@ from pipeline.commands.parallel_options import backend_options, run_step
     type=click.Choice(["cpu", "cuda"]),
     default="cpu",
     show_default=True,
-    help="cuda needs OpenCV built with CUDA.",
+    help="With --impl opencv, cuda needs OpenCV built with CUDA; with --impl torch, a CUDA build of torch.",
+)
+@click.option(
+    "--impl",
+    type=click.Choice(["opencv", "torch"]),
+    default="opencv",
+    show_default=True,
+    help="opencv: cv2.optflow (cv2.cuda on --device cuda). torch: the same algorithm in PyTorch, "
+    "batched, on any device torch sees (ufsn-bench perf tvl1 compares the two).",
+)
+@click.option(
+    "--batch",
+    type=click.IntRange(min=1),
+    default=16,
+    show_default=True,
+    help="--impl torch: consecutive pairs of a video computed at once (raise it to fill a GPU).",
+)
+@click.option(
+    "--compile/--no-compile",
+    "compile_",
+    default=True,
+    show_default=True,
+    help="--impl torch: torch.compile the iteration (needs a C++ compiler on cpu, triton on cuda); "
+    "a one-off build of ~20-30 s per worker, then about twice OpenCV's speed on a CPU core.",
 )
 @workers_option(default=1)
 @backend_options
 @force_option
-def tvl1(root, dataset, bound, fmt, quality, device, workers, backend, scheduler, force, **params):
-    """Compute TV-L1 flow: ROOT/DATASET/tvl1/<video_id>/flow_x_00001.jpg, flow_y_00001.jpg ..."""
+def tvl1(root, dataset, bound, fmt, quality, device, impl, batch, compile_, workers, backend, scheduler, force,
+         **params):  # fmt: skip
+    """Compute TV-L1 flow: ROOT/DATASET/tvl1/<video_id>/flow_x_00001.jpg, flow_y_00001.jpg ...
+
+    A rerun with other settings (parameters, bound, format, device or --impl) is refused unless --force.
+    """
     from pipeline.tvl1 import TVL1Config, TVL1Params, run_tvl1
 
     run_step(
@@ -93,6 +120,9 @@ def tvl1(root, dataset, bound, fmt, quality, device, workers, backend, scheduler
                 format=fmt,
                 quality=quality,
                 device=device,
+                impl=impl,
+                batch=batch,
+                compile=compile_,
                 workers=workers,
                 backend=backend,
                 scheduler=scheduler,
