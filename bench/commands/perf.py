@@ -9,11 +9,12 @@ from bench.commands.perf_flow import perf_flow
 from bench.commands.perf_loader import loader
 from bench.commands.perf_memory import perf_memory
 from bench.commands.perf_train import perf_train
+from bench.commands.perf_tvl1 import perf_tvl1
 
 
 @click.group("perf")
 def perf():
-    """Benchmarks: extract, loader, flow, memory, train (each prints ratios or rates measured in the same run)."""
+    """Benchmarks: extract, loader, flow, memory, train, tvl1 (each prints ratios or rates measured in the same run)."""
 
 
 perf.add_command(perf_extract)
@@ -21,3 +22,4 @@ perf.add_command(loader)
 perf.add_command(perf_flow)
 perf.add_command(perf_memory)
 perf.add_command(perf_train)
+perf.add_command(perf_tvl1)
