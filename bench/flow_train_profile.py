@@ -16,6 +16,9 @@ from typing import NamedTuple
 import torch
 
 LOSS_LABELS = ("loss.warp", "loss.photometric", "loss.census", "loss.smoothness", "loss.occlusion")
+# The convolution kernels of a training step (forward: oneDNN or the slow path; backward: both gradients).
+CONV_OPS = ("aten::mkldnn_convolution", "aten::convolution_backward", "aten::_slow_conv2d_forward",
+            "aten::cudnn_convolution", "aten::slow_conv_dilated2d")  # fmt: skip
 
 
 class TrainPart(NamedTuple):
@@ -74,7 +77,8 @@ def step_seconds(cfg, bank, device: torch.device, corr_form: str, steps: int = 1
 
 
 def profile_train_step(cfg, bank, device: torch.device, steps: int = 10, warmup: int = 3) -> list[TrainPart]:
-    """Per-step time of each phase and, inside the forward, of the network and each loss term."""
+    """Per-step time of each phase and, inside the forward, of the network and each loss term; the last
+    part is the convolution kernels' time (forward and backward), which bounds what any other change can gain."""
     from torch.profiler import ProfilerActivity, profile
 
     net, opt, gen = _setup(cfg, device, "auto")
@@ -82,8 +86,10 @@ def profile_train_step(cfg, bank, device: torch.device, steps: int = 10, warmup:
     totals: dict[str, float] = defaultdict(float)
     _steps(cfg, bank, net, opt, gen, device, warmup, steps, totals)
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    profiled_start = time.perf_counter()
     with profile(activities=activities) as prof:
         _steps(cfg, bank, net, opt, gen, device, warmup + steps, steps, None)
+    profiled_wall = time.perf_counter() - profiled_start
     labelled = {e.key: e.cpu_time_total / 1e6 for e in prof.key_averages() if e.key in LOSS_LABELS}
     whole = sum(totals.values())
     forward = totals.pop("forward + loss")
@@ -98,4 +104,7 @@ def profile_train_step(cfg, bank, device: torch.device, steps: int = 10, warmup:
     parts.insert(2, TrainPart("forward: loss terms", 1e3 * (forward - net_forward) / steps,
                               (forward - net_forward) / whole))  # fmt: skip
     ordered = parts[:3] + sorted(terms, key=lambda p: -p.ms) + parts[3:]
-    return [*ordered, TrainPart("whole step", 1e3 * whole / steps, 1.0)]
+    conv_share = sum(e.self_cpu_time_total for e in prof.key_averages() if e.key in CONV_OPS) / 1e6 / profiled_wall
+    convs = TrainPart("convolutions, forward + backward (share of the profiled pass)", 1e3 * conv_share * whole / steps,
+                      conv_share)  # fmt: skip
+    return [*ordered, TrainPart("whole step", 1e3 * whole / steps, 1.0), convs]

@@ -49,3 +49,8 @@ def test_perf_flow_train_profiles_the_step_by_part(tiny_prepared):
     assert sum(float(rows[p][0]) for p in phases) == pytest.approx(whole, rel=0.02, abs=0.2)  # phases add up
     terms = sum(float(v[0]) for k, v in rows.items() if k.startswith("loss."))
     assert terms == pytest.approx(float(rows["forward: loss terms"][0]), rel=0.02, abs=0.2)
+    convs = next(line for line in result.output.splitlines() if line.startswith("convolutions, forward + backward"))
+    share = float(convs.split("ms/step, ")[1].split("%")[0]) / 100
+    assert 0.05 < share < 1.0  # a step of a conv net spends a real part of its time in the convolutions
+    bound = float(convs.split("at most ")[1].split("x faster")[0])
+    assert bound == pytest.approx(1 / share, rel=0.1)  # the printed share is rounded to a percent

@@ -239,3 +239,12 @@ def test_settings_recorded_before_the_implementation_key_count_as_opencv(tmp_pat
     path.write_text(json.dumps({"bound": 20.0}))
     with pytest.raises(ValueError, match="impl: 'opencv' -> 'torch'"):
         record_settings(path, {"bound": 20.0, "impl": "torch"}, force=False, assumed={"impl": "opencv"})
+
+
+def test_auto_batch_by_frame_size_and_device():
+    from pipeline.tvl1 import auto_batch
+
+    assert auto_batch(256, 340, "cpu") == 1  # measured fastest alone on a CPU (ufsn-bench perf tvl1)
+    assert auto_batch(64, 64, "cpu") == 32
+    assert auto_batch(256, 340, "cuda") == 96
+    assert auto_batch(4096, 4096, "cpu") == 1

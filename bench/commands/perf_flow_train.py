@@ -28,8 +28,11 @@ def print_train_profile(root: Path, dataset: str, flow_config: str, threads: int
     click.echo(f"## Stage-1 training step: {flow_config} on {dataset}, batch {cfg.batch_size} ({pairs} pairs "
                f"through the net), {w}x{h} crops, {threads} threads, device {device}, {steps} steps\n")
     click.echo("| part | ms/step | share |\n|---|---:|---:|")
-    for p in parts:
+    *rows, convs = parts
+    for p in rows:
         click.echo(f"| {p.part} | {p.ms:.1f} | {100 * p.share:.0f}% |")
+    click.echo(f"\n{convs.part}: {convs.ms:.1f} ms/step, {100 * convs.share:.0f}% of the step. A change that leaves "
+               f"the convolutions as they are makes the step at most {1 / max(convs.share, 1e-9):.2f}x faster.")
     loop = step_seconds(cfg, bank, device, "loop", steps)
     auto = step_seconds(cfg, bank, device, "auto", steps)
     click.echo(f"\nwhole step, measured alternately in this run: cost volume as the 81-shift loop on every level "
