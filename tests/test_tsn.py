@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -76,11 +77,26 @@ def test_partial_bn_freezes_all_but_first_norm():
     assert torch.equal(norms[1].running_mean, before)
 
 
-def test_late_fusion_weights_softmax_scores():
-    spatial = torch.tensor([[0.0, 0.0]])
-    temporal = torch.tensor([[0.0, 100.0]])
-    fused = late_fusion(spatial, temporal, temporal_weight=1.5)
-    assert torch.allclose(fused, torch.tensor([[0.5, 0.5 + 1.5]]), atol=1e-6)
+def test_late_fusion_multiplies_the_streams_probabilities():
+    # RGB: class 0 or 1, never 2; flow: class 2 (0.9) or 0 (0.1). Probabilities summed with weight 1.5
+    # would pick class 2 (1e-4 + 1.35 > 0.5 + 0.15); their weighted product picks class 0.
+    p_spatial = torch.tensor([[0.4999, 0.4999, 0.0002]])
+    p_temporal = torch.tensor([[0.1, 1e-6, 0.9 - 1e-6]])
+    fused = late_fusion(p_spatial.log(), p_temporal.log(), temporal_weight=1.5)
+    expected = p_spatial.log() + 1.5 * p_temporal.log()  # (1, 3), log of p_s * p_t^1.5
+    assert torch.allclose(fused, expected, atol=1e-5) and fused.argmax().item() == 0
+    shifted = late_fusion(p_spatial.log() + 7.0, p_temporal.log() - 3.0, temporal_weight=1.5)
+    assert torch.allclose(shifted, fused, atol=1e-5)  # logits are defined up to a constant per stream
+
+
+def test_evaluate_fuse_is_late_fusion():
+    from ufsn.evaluate import StreamScores, fuse
+
+    rng = np.random.default_rng(0)
+    s, t = rng.normal(size=(4, 5)).astype(np.float32), rng.normal(size=(4, 5)).astype(np.float32)
+    ids, labels = [f"v{i}" for i in range(4)], np.arange(4)
+    fused = fuse(StreamScores(s, labels, ids), StreamScores(t, labels, ids), 1.5)
+    np.testing.assert_allclose(fused.scores, late_fusion(torch.from_numpy(s), torch.from_numpy(t), 1.5).numpy())
 
 
 def test_weights_from_path_and_errors(tmp_path):

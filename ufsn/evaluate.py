@@ -44,12 +44,12 @@ def align(reference: StreamScores, other: StreamScores) -> StreamScores:
 
 
 def fuse(spatial: StreamScores, temporal: StreamScores, temporal_weight: float) -> StreamScores:
-    """Late fusion of softmax scores, RGB : flow = 1 : ``temporal_weight`` (TSN uses 1.5)."""
+    """Late fusion of two streams' video scores with ``ufsn.tsn.late_fusion``, RGB : flow = 1 : ``temporal_weight``."""
+    from ufsn.tsn import late_fusion
+
     temporal = align(spatial, temporal)
-    probs = torch.from_numpy(spatial.scores).softmax(-1) + temporal_weight * torch.from_numpy(temporal.scores).softmax(
-        -1
-    )
-    return StreamScores(probs.numpy(), spatial.labels, spatial.video_ids)
+    fused = late_fusion(torch.from_numpy(spatial.scores), torch.from_numpy(temporal.scores), temporal_weight)
+    return StreamScores(fused.numpy(), spatial.labels, spatial.video_ids)
 
 
 def metrics_of(scores: StreamScores) -> ClassificationMetrics:
