@@ -9,6 +9,7 @@ and keeps ``<dataset>/manifest/<step>.csv`` up to date so an interrupted run can
 from __future__ import annotations
 
 import functools
+import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -42,6 +43,14 @@ class ParallelOptions:
             raise ValueError("the dask backend needs a scheduler address (--scheduler tcp://HOST:PORT)")
         if self.workers < 1:
             raise ValueError(f"workers must be at least 1, got {self.workers}")
+
+
+def usable_cpus() -> int:
+    """CPUs this process may use: its affinity mask (cgroups, taskset, SLURM), else the machine's count."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # no sched_getaffinity (macOS, Windows)
+        return max(1, os.cpu_count() or 1)
 
 
 def one_line(text: str) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import os
 import re
 import shutil
 import time
@@ -17,7 +16,7 @@ from pipeline.atomic import atomic_dir, is_temporary
 from pipeline.claim import ClaimedStep, folder_identity, remove_stale_claims
 from pipeline.flowcode import DEFAULT_BOUND, quantize_flow
 from pipeline.manifest import ManifestRow, StepSummary, read_manifest
-from pipeline.parallel import ParallelOptions, run_tasks
+from pipeline.parallel import ParallelOptions, run_tasks, usable_cpus
 from pipeline.paths import DatasetPaths, flow_names, frame_name
 from pipeline.resume import clean_temporaries, is_done, record_settings
 
@@ -294,13 +293,6 @@ def _settings_record(config: TVL1Config) -> dict:
             record.pop(key)
     return record
 
-
-def usable_cpus() -> int:
-    """CPUs this process may run on (the affinity mask, which a cluster scheduler sets), else the count."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
 
 
 def run_tvl1(config: TVL1Config, progress: bool = True) -> StepSummary:

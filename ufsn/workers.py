@@ -2,15 +2,9 @@
 
 from __future__ import annotations
 
-import os
+from pipeline.parallel import usable_cpus
 
-
-def usable_cpus() -> int:
-    """CPUs this process may use: its affinity mask (cgroups, taskset, SLURM), else the machine's count."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):  # no sched_getaffinity (macOS, Windows)
-        return max(1, os.cpu_count() or 1)
+__all__ = ["capped_workers", "usable_cpus", "worker_cap_note"]
 
 
 def capped_workers(requested: int) -> int:
