@@ -23,6 +23,7 @@ from typing import NamedTuple
 import numpy as np
 
 from pipeline.tvl1 import TVL1Params
+from ufsn.flow_eval import gray as _grey
 
 UCF_SIZE = (256, 340)  # (H, W): the frame size of the UCF-101 / HMDB-51 pipeline
 
@@ -68,12 +69,6 @@ class GreyPairs(NamedTuple):
     second: list[np.ndarray]
     flow: list[np.ndarray] | None  # (H, W, 2) float32 ground truth
     valid: list[np.ndarray] | None  # (H, W) bool
-
-
-def _grey(rgb: np.ndarray) -> np.ndarray:
-    import cv2
-
-    return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
 
 
 def middlebury_pairs(realdata: Path) -> GreyPairs:
