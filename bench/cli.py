@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import click
 
+from bench.commands.ablations import ablations
+from bench.commands.all import all_tables
+from bench.commands.compare import compare
 from bench.commands.efficiency import efficiency
 from bench.commands.errors import OneLineErrorGroup
-from bench.commands.figures import all_tables, figures
+from bench.commands.evaluate import evaluate
+from bench.commands.figures import figures
 from bench.commands.flow_eval import flow_eval
 from bench.commands.flow_loss_floor import flow_loss_floor
 from bench.commands.perf import perf
-from bench.commands.study import ablations, compare
-from bench.commands.train import evaluate, train
+from bench.commands.train import train
 from bench.commands.train_flow import train_flow
 
 

@@ -14,13 +14,14 @@ import numpy as np
 import pandas as pd
 
 from bench.timing import measure
+from ufsn.variants import VARIANTS
 
 RAFT_MIN_SIZE = 128  # RAFT's correlation pyramid needs feature maps >= 16 at stride 8
 
-UF_VARIANTS = {  # table label -> FlowNetConfig overrides of the stage-1 variant
-    "UF-TSN motion stream (flow estimator)": {},
-    "UF-TSN w/o multi-scale": {"multi_scale": False},
-    "UF-TSN w/o cost-volume & multi-scale": {"cost_volume": False, "multi_scale": False},
+UF_VARIANTS = {  # table label -> FlowNetConfig switches of the stage-1 variant
+    "UF-TSN motion stream (flow estimator)": VARIANTS["full"],
+    "UF-TSN w/o multi-scale": VARIANTS["nms"],
+    "UF-TSN w/o cost-volume & multi-scale": VARIANTS["nocv-nms"],
 }
 
 

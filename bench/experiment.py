@@ -8,12 +8,12 @@ is a field of the dataclass it fills, so a typo is an error naming the key and t
 from __future__ import annotations
 
 import dataclasses
-import tomllib
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from ufsn.config_loader import ConfigError, apply_override, build, read_toml
 from ufsn.train import OptimConfig
 from ufsn.tsn import StreamConfig
 
@@ -50,7 +50,6 @@ class UFConfig:
 class ExperimentConfig:
     """Everything ``ufsn-bench train`` needs besides the method name."""
 
-    dataset: str = "synthetic"
     split: int = 1
     train_subsets: tuple[str, ...] = ("train", "val")  # paper protocol: train + val, report test
     test_subset: str = "test"  # what the test protocol scores: "val" (with train_subsets = ["train"]) to choose configs
@@ -72,36 +71,29 @@ class ExperimentConfig:
             raise ValueError(f"test_subset {self.test_subset!r} is also trained on (train_subsets)")
 
 
-def _build(cls, values: dict, where: str):
-    known = {f.name: f for f in fields(cls)}
-    unknown = sorted(set(values) - set(known))
-    if unknown:
-        raise ValueError(f"{where}: unknown key(s) {', '.join(unknown)}; valid: {', '.join(known)}")
-    out = {}
-    for name, value in values.items():
-        default = getattr(cls(), name)
-        if dataclasses.is_dataclass(default) and isinstance(value, dict):
-            out[name] = _build(type(default), value, f"{where}.{name}")
-        elif isinstance(default, tuple) and isinstance(value, list):
-            out[name] = tuple(value)
-        else:
-            out[name] = value
-    return cls(**out)
+# Set by the method and the split, never by a config: 3 input channels for RGB, 2 x input.flow_pairs for flow.
+DERIVED_STREAM_KEYS = ("in_channels", "num_classes")
 
 
-def _nest(raw: dict, where: str) -> dict:
-    """Map the file's ``[spatial.model]``/``[spatial.optim]`` sections onto the flat dataclass fields."""
+def _stream_tables(raw: dict, file: str) -> dict:
+    """Build the file's ``[spatial.model]`` / ``[spatial.optim]`` (and temporal) tables into the flat fields."""
     data = dict(raw)
     for stream in ("spatial", "temporal"):
-        section = data.pop(stream, {})
-        stray = sorted(set(section) - {"model", "optim"})
+        tables = data.pop(stream, {})
+        stray = sorted(set(tables) - {"model", "optim"})
         if stray:  # e.g. --set temporal.stem=... instead of temporal.model.stem=...
-            raise ValueError(f"{where}: [{stream}] has only [{stream}.model] and [{stream}.optim] tables; "
-                             f"found {', '.join(f'{stream}.{k}' for k in stray)}")  # fmt: skip
-        if "model" in section:
-            data[stream] = section["model"]
-        if "optim" in section:
-            data[f"{stream}_optim"] = section["optim"]
+            raise ConfigError(f"{file}: [{stream}] has only [{stream}.model] and [{stream}.optim] tables; "
+                              f"found {', '.join(f'{stream}.{k}' for k in stray)}")  # fmt: skip
+        model = tables.get("model", {})
+        for key in DERIVED_STREAM_KEYS:
+            if key in model:
+                raise ConfigError(f"{file}: [{stream}.model] key {key!r} is not a config value: the method sets "
+                                  "in_channels (3 for RGB, 2 x input.flow_pairs for flow), the split "
+                                  "num_classes")  # fmt: skip
+        if "model" in tables:
+            data[stream] = build(StreamConfig, model, file=file, section=f"{stream}.model")
+        if "optim" in tables:
+            data[f"{stream}_optim"] = build(OptimConfig, tables["optim"], file=file, section=f"{stream}.optim")
     return data
 
 
@@ -117,38 +109,18 @@ def config_path(name_or_path: str) -> Path:
     return Path(str(packaged))
 
 
-def set_override(data: dict, dotted: str) -> dict:
-    """Apply ``section.key=value`` (value parsed as TOML, bare words as strings) to nested ``data``."""
-    key, sep, text = dotted.partition("=")
-    if not sep:
-        raise ValueError(f"override {dotted!r} must look like section.key=value")
-    try:
-        value = tomllib.loads(f"v = {text}")["v"]
-    except tomllib.TOMLDecodeError:
-        value = text
-    node = data
-    *parents, leaf = key.strip().split(".")
-    for part in parents:
-        node = node.setdefault(part, {})
-    node[leaf] = value
-    return data
-
-
 def load_experiment(name_or_path: str, overrides: tuple[str, ...] = ()) -> ExperimentConfig:
-    """Read a TOML experiment config and apply ``--set`` overrides; errors name the file and key."""
+    """Read a TOML experiment config and apply ``--set`` overrides; errors name the file, section and key."""
     path = config_path(name_or_path)
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ValueError(f"{path}: {exc}") from exc
+    raw = read_toml(path)
     for item in overrides:
-        set_override(raw, item)
-    return _build(ExperimentConfig, _nest(raw, str(path)), str(path))
+        apply_override(raw, item)
+    return build(ExperimentConfig, _stream_tables(raw, str(path)), file=str(path))
 
 
 def experiment_from_dict(data: dict) -> ExperimentConfig:
     """Inverse of :func:`to_dict` (e.g. the ``experiment`` entry of a run record)."""
-    return _build(ExperimentConfig, data, "record config")
+    return build(ExperimentConfig, data, file="run record", section="experiment")
 
 
 def with_split(config: ExperimentConfig, split: int | None) -> ExperimentConfig:

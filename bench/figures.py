@@ -42,7 +42,7 @@ def _net_flow(estimator, a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def run_estimator(root: Path, dataset: str, name: str):
     """The flow estimator inside a trained run (stage-3 UF-TSN, supflow oracle, or a stage-1 run); None if absent."""
     from ufsn.checkpoint import load_checkpoint
-    from ufsn.flownet import FlowNet, FlowNetConfig
+    from ufsn.flownet import FlowNet, flownet_config
 
     folder = run_dir(root, dataset, name)
     if not (folder / "checkpoint.pt").is_file():
@@ -55,9 +55,7 @@ def run_estimator(root: Path, dataset: str, name: str):
         return load_estimator(folder / "checkpoint.pt")
     if "flow_net" not in record.config:
         return None
-    net = FlowNet(
-        FlowNetConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in record.config["flow_net"].items()})
-    )
+    net = FlowNet(flownet_config(record.config["flow_net"], file=str(folder / "record.json")))
     net.load_state_dict({k[len("estimator.") :]: v for k, v in state["model"].items() if k.startswith("estimator.")})
     return net.eval()
 

@@ -16,6 +16,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import NamedTuple
 
+from bench.method_models import METHODS
+
 # Clips of the official split-1 training lists (trainlist01 / HMDB-51's "1" labels): train + val here.
 FULL_TRAIN_CLIPS = {"ucf101": 9537, "hmdb51": 3570}
 FULL_CLASSES = {"ucf101": 101, "hmdb51": 51}
@@ -224,7 +226,7 @@ def study_estimate(rates: list[StageRate], exp, flow_cfg, train_clips: int) -> l
     rows = [row("rgb", "spatial", exp.spatial_optim.epochs, train_clips, by["spatial"]),
             row("tvl1", "temporal", exp.temporal_optim.epochs, train_clips, by["temporal"])]  # fmt: skip
     rows.append(row("supflow", "stage 2", exp.ufsn.stage2.epochs, train_clips, by["temporal"]))
-    for run in ("ufsn", "ufsn-nms", "ufsn-nocv-nms"):
+    for run in (name for name, spec in METHODS.items() if spec.flow_source == "unsupervised"):
         rows.append(row(run, "stage 1", flow_cfg.steps, flow_cfg.batch_size, by["stage1"]))
         rows.append(row(run, "stage 2", exp.ufsn.stage2.epochs, train_clips, by["temporal"]))
         rows.append(row(run, "stage 3", exp.ufsn.stage3.epochs, stage3_clips, by["stage3"]))
@@ -304,9 +306,11 @@ def format_report(rates: list[StageRate], facts: dict, estimate: list[EstimateRo
     if ddp is not None:
         world, one, many, threads = ddp
         efficiency = one / many
-        lines.append(f"DDP on CPU (gloo, {world} processes x {threads} thread, temporal step, same per-process "
-                     f"batch): {one:.2f} s/step alone, {many:.2f} s/step each in {world}; scaling efficiency "
-                     f"{efficiency:.2f}; with {world} processes the total is {total / (world * efficiency):.0f} h")
+        lines.append(
+            f"DDP on CPU (gloo, {world} processes x {threads} thread, temporal step, same per-process "
+            f"batch): {one:.2f} s/step alone, {many:.2f} s/step each in {world}; scaling efficiency "
+            f"{efficiency:.2f}; with {world} processes the total is {total / (world * efficiency):.0f} h"
+        )
     return "\n".join(lines)
 
 

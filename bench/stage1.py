@@ -2,33 +2,30 @@
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 
 from bench.experiment import config_path
 from bench.runs import RunRecord, git_commit, now_iso, prepare_run, run_dir, write_record
+from ufsn.config_loader import apply_override, read_toml
 
 
 def flow_run_name(variant: str, split: int) -> str:
     return f"flow-{variant}-split{split}"
 
 
-def load_flow_config(name_or_path: str | Path | None, **overrides):
-    """FlowTrainConfig from a TOML file (top-level keys, ``[net]``, ``[loss]``) plus overrides (None ignored)."""
+def load_flow_config(name_or_path: str | Path | None, overrides: tuple[str, ...] = (), **fields):
+    """FlowTrainConfig from a TOML file (top-level keys, ``[net]``, ``[loss]``), ``--set`` overrides
+    (``net.levels=5``), then ``fields`` (None ignored); errors name the file, section and key."""
     from ufsn.flow_train import FlowTrainConfig
 
-    data = {}
+    data, where = {}, "stage-1 config"
     if name_or_path is not None:
         path = config_path(str(name_or_path))
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except tomllib.TOMLDecodeError as exc:
-            raise ValueError(f"{path}: {exc}") from exc
-    data.update({k: v for k, v in overrides.items() if v is not None})
-    try:
-        return FlowTrainConfig.from_dict(data)
-    except TypeError as exc:
-        raise ValueError(f"{name_or_path}: {exc}") from exc
+        data, where = read_toml(path), str(path)
+    for item in overrides:
+        apply_override(data, item)
+    data.update({k: v for k, v in fields.items() if v is not None})
+    return FlowTrainConfig.from_dict(data, file=where)
 
 
 def train_flow_run(config, *, name: str | None = None, resume: bool = False, force: bool = False,

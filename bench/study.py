@@ -10,12 +10,12 @@ from pathlib import Path
 
 from bench.runs import RunRecord, list_runs, run_dir, update_record
 from bench.tables import Measured
+from ufsn.variants import VARIANTS
 
 COMPARE_METHODS = ("rgb", "tvl1", "supflow", "ufsn")
 ABLATION_METHODS = ("tvl1", "supflow", "ufsn-nocv-nms", "ufsn-nms", "ufsn")
 # The ceiling of every flow source under the same classifier, on datasets with exact flow (synthetic).
 GROUND_TRUTH_METHOD = "gtflow"
-FLOW_VARIANTS = ("full", "nms", "nocv-nms", "oracle")
 
 
 @dataclass(frozen=True)
@@ -105,7 +105,7 @@ def ensure_flow_eval(opts: StudyOptions, max_pairs: int = 400) -> None:
         for split in opts.splits:
             key = f"split{split}_test"
             pairs = references = None
-            for variant in FLOW_VARIANTS:
+            for variant in VARIANTS:
                 folder = run_dir(opts.root, dataset, f"flow-{variant}-split{split}")
                 if not (folder / "record.json").is_file() or key in _flow_metrics(folder):
                     continue

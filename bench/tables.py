@@ -17,6 +17,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
+from bench.method_models import METHODS
 from ufsn.intervals import mean_half_width, wilson_interval
 
 # Comparison table: method -> (seed's group, label). UF-TSN and supervised flow computed on the fly
@@ -37,13 +38,7 @@ ABLATION_ROWS = {
     "ufsn": "UF-TSN",
 }
 # Where each ablation row's flow EPE comes from: stage-1 runs, or flow-eval of TV-L1 ("flow-tvl1").
-FLOW_RUN_OF_METHOD = {
-    "tvl1": "flow-tvl1",
-    "supflow": "flow-oracle",
-    "ufsn": "flow-full",
-    "ufsn-nms": "flow-nms",
-    "ufsn-nocv-nms": "flow-nocv-nms",
-}
+FLOW_RUN_OF_METHOD = {name: spec.flow_run for name, spec in METHODS.items() if spec.flow_run}
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,4 @@
-"""``ufsn-bench train`` / ``evaluate``: every method as stages over the run store.
-
-Runs (DESIGN §3): ``rgb-split<k>`` (the spatial stream, trained once and shared by every two-stream
-method), ``tvl1-``, ``supflow-``, ``ufsn-``, ``ufsn-nms-``, ``ufsn-nocv-nms-split<k>`` (temporal
-stream + late fusion with the spatial stream's saved scores), and the stage-1 runs they need.
-"""
+"""``ufsn-bench train`` / ``evaluate``: every method (bench.method_models.METHODS) as stages over the run store."""
 
 from __future__ import annotations
 
@@ -14,15 +9,8 @@ from pathlib import Path
 
 from bench.experiment import ExperimentConfig, experiment_from_dict, load_experiment, to_dict, with_split
 from bench.inputs import resolve_source
-from bench.method_models import (
-    embedded_stream,
-    load_flow_estimator,
-    method_spec,
-    spatial_stream,
-    supervised_source,
-    temporal_classifier,
-)
-from bench.runs import RunRecord, git_commit, load_record, now_iso, prepare_run, run_dir, write_record
+from bench.method_models import MethodSpec, load_flow_estimator, method_spec, supervised_source
+from bench.runs import CHECKPOINT, RunRecord, git_commit, load_record, now_iso, prepare_run, run_dir, write_record
 from bench.stage1 import ensure_flow_run, flow_run_name
 from pipeline.paths import DatasetPaths
 
@@ -71,17 +59,18 @@ def _dataset(root, dataset, exp: ExperimentConfig, modality: str, mode: str, tes
     )
 
 
-def _estimator(opts: TrainOptions, exp: ExperimentConfig, kind: str, variant: str, device):
-    """(estimator, description) of the temporal stream's flow source."""
-    if kind == "supervised" and supervised_source(exp, opts.dataset) == "raft_small":
+def _estimator(opts: TrainOptions, exp: ExperimentConfig, spec: MethodSpec, device):
+    """(estimator, description) of the flow source that ``spec``'s temporal stream embeds."""
+    supervised = spec.flow_source == "supervised"
+    if supervised and supervised_source(exp, opts.dataset) == "raft_small":
         from ufsn.supervised_flow import load_raft_small
 
         return load_raft_small(opts.flow_weights or exp.ufsn.flow_weights).to(device), {"supervised_flow": "raft_small"}
-    variant = "oracle" if kind == "supervised" else variant
-    folder = ensure_flow_run(opts.root, opts.dataset, variant, exp.split, exp.ufsn.flow_config, opts.progress)
+    folder = ensure_flow_run(opts.root, opts.dataset, spec.flow_variant, exp.split, exp.ufsn.flow_config,
+                             opts.progress)  # fmt: skip
     net = load_flow_estimator(folder, device)
     info = {"flow_run": folder.name, "flow_net": dataclasses.asdict(net.config)}
-    if kind == "supervised":
+    if supervised:
         info["supervised_flow"] = "oracle"
     return net, info
 
@@ -106,7 +95,7 @@ def train_method(opts: TrainOptions) -> RunRecord | None:
     ctx = init_distributed(opts.device)
     classes = _num_classes(opts.root, opts.dataset, exp.split)
     name = opts.name or f"{opts.method}-split{exp.split}"
-    if spec.temporal is not None:
+    if spec.stream == "temporal":
         _ensure_spatial(opts, exp)
     folder = prepare_run(opts.root, opts.dataset, name, resume=opts.resume, force=opts.force)
     common = dict(resume=opts.resume, workers=exp.input.workers, max_iters=exp.input.max_iters,
@@ -117,37 +106,33 @@ def train_method(opts: TrainOptions) -> RunRecord | None:
     start = time.perf_counter()
     # The config's seed fixes the initial weights (the sampler and augmentation are seeded per epoch),
     # so a run is reproducible and a killed-and-resumed run ends with the weights of an uninterrupted one.
-    if spec.temporal is None:
-        torch.manual_seed(exp.seed)
-        model = spatial_stream(exp, classes)
-        train_stream(model, _dataset(opts.root, opts.dataset, exp, "rgb", "train"), exp.spatial_optim, ctx,
-                     checkpoint=folder / "checkpoint.pt", meta=meta, log_csv=folder / "train_log.csv",
-                     **common)  # fmt: skip
-    elif spec.temporal in ("tvl1", "gtflow"):
-        torch.manual_seed(exp.seed)
-        model = temporal_classifier(exp, classes)
-        data = _dataset(opts.root, opts.dataset, exp, "flow", "train", ground_truth_flow=spec.temporal == "gtflow")
-        train_stream(model, data, exp.temporal_optim, ctx,
-                     checkpoint=folder / "checkpoint.pt", meta=meta, log_csv=folder / "train_log.csv",
-                     **common)  # fmt: skip
-    else:
-        estimator, info = _estimator(opts, exp, spec.temporal, spec.flow_variant, ctx.device)
+    if spec.embeds_estimator:
+        estimator, info = _estimator(opts, exp, spec, ctx.device)
         meta.update(info)
         torch.manual_seed(exp.seed)  # after _estimator: it may have trained stage 1, which moves the RNG
-        model = embedded_stream(exp, classes, estimator).freeze_estimator()
+        model = spec.build(exp, classes, estimator).freeze_estimator()
         meta["stage2_start"] = _init_from_tvl1(opts, exp, model, folder)
         _stage2(opts, exp, model, folder, ctx, meta, common)
-        if spec.temporal == "embedded":  # stage 3: end to end, classification + lambda x unsupervised loss
-            model.freeze_estimator(False)
-            data = _dataset(opts.root, opts.dataset, exp, "rgbpair", "train")
-            stage3 = {**common, "max_iters": exp.input.max_iters or exp.ufsn.stage3_max_iters}
-            train_stream(model, data, exp.ufsn.stage3, ctx, checkpoint=folder / "checkpoint.pt", meta=meta,
-                         step=end_to_end_step(exp.ufsn.unsup_weight), after_backward=estimator_grad_norm,
-                         log_csv=folder / "train_log_stage3.csv", **stage3)  # fmt: skip
-        elif ctx.is_main:  # supflow ends after stage 2: the whole stream is its checkpoint
-            from ufsn.checkpoint import save_checkpoint
+    else:
+        torch.manual_seed(exp.seed)
+        model = spec.build(exp, classes, None)
+        data = _dataset(
+            opts.root, opts.dataset, exp, spec.modality, "train", ground_truth_flow=spec.flow_source == "gtflow"
+        )
+        optim = exp.spatial_optim if spec.stream == "spatial" else exp.temporal_optim
+        train_stream(model, data, optim, ctx, checkpoint=folder / CHECKPOINT, meta=meta,
+                     log_csv=folder / "train_log.csv", **common)  # fmt: skip
+    if spec.end_to_end:  # stage 3: end to end, classification + lambda x unsupervised loss
+        model.freeze_estimator(False)
+        data = _dataset(opts.root, opts.dataset, exp, spec.modality, "train")
+        stage3 = {**common, "max_iters": exp.input.max_iters or exp.ufsn.stage3_max_iters}
+        train_stream(model, data, exp.ufsn.stage3, ctx, checkpoint=folder / CHECKPOINT, meta=meta,
+                     step=end_to_end_step(exp.ufsn.unsup_weight), after_backward=estimator_grad_norm,
+                     log_csv=folder / "train_log_stage3.csv", **stage3)  # fmt: skip
+    elif spec.embeds_estimator and ctx.is_main:  # ends after stage 2: the whole stream is its checkpoint
+        from ufsn.checkpoint import save_checkpoint
 
-            save_checkpoint(folder / "checkpoint.pt", {"model": model.state_dict(), "config": meta})
+        save_checkpoint(folder / CHECKPOINT, {"model": model.state_dict(), "config": meta})
     seconds = time.perf_counter() - start
     if not ctx.is_main:
         return None
@@ -165,7 +150,7 @@ def _preflight(opts: TrainOptions, exp: ExperimentConfig, spec) -> tuple[Experim
     from bench.inputs import require_clips, require_raft_weights, require_split, resolve_pretraining
     from ufsn.workers import capped_workers, worker_cap_note
 
-    if spec.temporal == "gtflow":  # the reader says that only the synthetic set has exact flow
+    if spec.exact_flow:  # the reader says that only the synthetic set has exact flow
         from pipeline.gt_flow_reader import GroundTruthFlowReader
 
         GroundTruthFlowReader(Path(opts.root), opts.dataset)
@@ -173,24 +158,23 @@ def _preflight(opts: TrainOptions, exp: ExperimentConfig, spec) -> tuple[Experim
     test_rows = require_split(opts.root, opts.dataset, exp.split, (exp.test_subset,))
     source = resolve_source(opts.root, opts.dataset, exp.input.source)
     spatial_needed = (
-        spec.temporal is None
+        spec.stream == "spatial"
         or not (run_dir(opts.root, opts.dataset, SPATIAL_RUN.format(split=exp.split)) / "record.json").is_file()
     )
-    modalities = ["rgb"] if spatial_needed or spec.temporal in ("embedded", "supervised", "gtflow") else []
-    modalities += {"tvl1": ["flow"], "gtflow": ["flow_gt"]}.get(spec.temporal, [])
+    modalities = list(dict.fromkeys((*(["rgb"] if spatial_needed else []), *spec.reads)))
     name = DatasetPaths(Path(opts.root), opts.dataset).split_csv(exp.split).name
     for modality in modalities:
         require_clips(opts.root, opts.dataset, source, train_rows, modality, f"{name} {'+'.join(exp.train_subsets)}")
         require_clips(opts.root, opts.dataset, source, test_rows, modality, f"{name} {exp.test_subset}")
-    streams = (["spatial"] if spatial_needed else []) + (["temporal"] if spec.temporal is not None else [])
+    streams = list(dict.fromkeys((*(["spatial"] if spatial_needed else []), spec.stream)))
     exp, notes = resolve_pretraining(exp, streams)
-    if spec.temporal == "supervised" and supervised_source(exp, opts.dataset) == "raft_small":
+    if spec.flow_source == "supervised" and supervised_source(exp, opts.dataset) == "raft_small":
         require_raft_weights(opts.flow_weights or exp.ufsn.flow_weights)
     note = worker_cap_note(exp.input.workers)
     if note:
         notes.append(note)
         exp = replace(exp, input=replace(exp.input, workers=capped_workers(exp.input.workers)))
-    if spec.temporal is not None and spatial_needed:
+    if spec.stream == "temporal" and spatial_needed:
         notes = [n for n in notes if not n.startswith("spatial.")]  # the spatial run records its own
     return exp, notes
 
@@ -256,8 +240,8 @@ def _ensure_spatial(opts: TrainOptions, exp: ExperimentConfig) -> None:
 def _init_from_tvl1(opts: TrainOptions, exp: ExperimentConfig, model, folder: Path) -> str:
     """Stage 2 may start from the tvl1 temporal classifier (same input code) in a fresh run when the
     architectures match; returns where the classifier started from (for the record)."""
-    tvl1 = run_dir(opts.root, opts.dataset, f"tvl1-split{exp.split}") / "checkpoint.pt"
-    fresh = not (folder / "checkpoint-stage2.pt").exists() and not (folder / "checkpoint.pt").exists()
+    tvl1 = run_dir(opts.root, opts.dataset, f"tvl1-split{exp.split}") / CHECKPOINT
+    fresh = not (folder / "checkpoint-stage2.pt").exists() and not (folder / CHECKPOINT).exists()
     if not (exp.ufsn.init_from_tvl1 and fresh and tvl1.is_file()):
         return "init"
     from ufsn.checkpoint import load_checkpoint
@@ -271,28 +255,22 @@ def _init_from_tvl1(opts: TrainOptions, exp: ExperimentConfig, model, folder: Pa
 
 
 def _rebuild(record: RunRecord):
-    """The architecture of a run's model, from its record's config (weights: load checkpoint.pt)."""
-    from ufsn.flownet import FlowNet, FlowNetConfig
-
+    """The architecture of a run's model, from its record's config (weights: load its checkpoint)."""
     exp = experiment_from_dict(record.config["experiment"])
-    classes = record.config["classes"]
-    kind = method_spec(record.method).temporal
-    if kind is None:
-        model = spatial_stream(replace(exp, spatial=replace(exp.spatial, weights="random")), classes)
-    elif kind in ("tvl1", "gtflow"):
-        model = temporal_classifier(replace(exp, temporal=replace(exp.temporal, weights="random")), classes)
-    else:
-        if record.config.get("supervised_flow") == "raft_small":
-            from torchvision.models.optical_flow import raft_small
+    exp = replace(exp, spatial=replace(exp.spatial, weights="random"), temporal=replace(exp.temporal, weights="random"))
+    spec = method_spec(record.method)
+    estimator = None
+    if spec.embeds_estimator and record.config.get("supervised_flow") == "raft_small":
+        from torchvision.models.optical_flow import raft_small
 
-            from ufsn.supervised_flow import RaftEstimator
+        from ufsn.supervised_flow import RaftEstimator
 
-            estimator = RaftEstimator(raft_small(weights=None))
-        else:
-            cfg = {k: tuple(v) if isinstance(v, list) else v for k, v in record.config["flow_net"].items()}
-            estimator = FlowNet(FlowNetConfig(**cfg))
-        model = embedded_stream(replace(exp, temporal=replace(exp.temporal, weights="random")), classes, estimator)
-    return model
+        estimator = RaftEstimator(raft_small(weights=None))
+    elif spec.embeds_estimator:
+        from ufsn.flownet import FlowNet, flownet_config
+
+        estimator = FlowNet(flownet_config(record.config["flow_net"], file=f"run record {record.name}"))
+    return spec.build(exp, record.config["classes"], estimator)
 
 
 def evaluate_run(root: Path, dataset: str, name: str, *, record: RunRecord | None = None, model=None,
@@ -315,15 +293,16 @@ def evaluate_run(root: Path, dataset: str, name: str, *, record: RunRecord | Non
     exp = experiment_from_dict(record.config["experiment"])
     if model is None:
         model = _rebuild(record)
-        model.load_state_dict(load_checkpoint(folder / "checkpoint.pt")["model"])
+        model.load_state_dict(load_checkpoint(folder / CHECKPOINT)["model"])
     model = model.to(torch_device)
-    kind = method_spec(record.method).temporal
-    modality = {None: "rgb", "tvl1": "flow", "gtflow": "flow"}.get(kind, "rgbpair")
-    test = _dataset(root, dataset, exp, modality, "test", test_crops, ground_truth_flow=kind == "gtflow")
+    spec = method_spec(record.method)
+    test = _dataset(
+        root, dataset, exp, spec.modality, "test", test_crops, ground_truth_flow=spec.flow_source == "gtflow"
+    )
     scores = evaluate_stream(model, test, device=torch_device, batch_size=2, workers=exp.input.workers,
                              progress=progress)  # fmt: skip
     classes = record.config["classes"]
-    if kind is None:
+    if spec.stream == "spatial":
         streams = {"spatial": scores}
         stream_metrics = {"spatial": metrics_of(scores)._asdict()}
         final = scores

@@ -1,5 +1,6 @@
 """Stage 1: pair data, augmentation signs, determinism, resume, non-finite stop, oracle, the CLI and run store."""
 
+import dataclasses
 import json
 import shutil
 
@@ -129,6 +130,11 @@ def test_cli_train_flow_writes_record_and_refuses_overwrite(tiny_root, tmp_path)
     again = CliRunner().invoke(main, args)
     assert again.exit_code != 0 and "--resume" in again.output
     assert CliRunner().invoke(main, [*args, "--force"]).exit_code == 0
+    overridden = CliRunner().invoke(main, [*args, "--force", "--set", "steps=1", "--set", "net.max_displacement=2"])
+    assert overridden.exit_code == 0, overridden.output
+    assert load_record(folder).config["steps"] == 1 and load_record(folder).config["net"]["max_displacement"] == 2
+    typo = CliRunner().invoke(main, [*args, "--force", "--set", "net.chanels=[8]"])
+    assert typo.exit_code != 0 and "[net]: unknown key 'chanels'" in typo.output
 
 
 def test_motion_crops_land_on_the_moving_patch():
@@ -207,3 +213,30 @@ def test_shipped_flow_configs_parse_and_the_synthetic_ones_end_on_steps():
     for name in ("flow_synthetic.toml", "flow_synthetic_study.toml"):
         cfg = configs[name]  # the time cap's own lr decay must come after the steps' (the seed decides the run)
         assert cfg.steps <= 5000 and cfg.max_minutes * cfg.lr_decay_at >= 7.5, name
+
+
+def test_stage1_config_errors_name_file_section_and_key(tmp_path):
+    from bench.stage1 import load_flow_config
+    from ufsn.config_loader import ConfigError
+
+    config = tmp_path / "typo.toml"
+    config.write_text("steps = 5\n[net]\nchanels = [8, 8]\n")
+    with pytest.raises(ConfigError, match=r"typo.toml: \[net\]: unknown key 'chanels'"):
+        load_flow_config(config)
+    with pytest.raises(ConfigError, match=r"flow_tiny.toml: \[loss\]: unknown key 'w_sensus'"):
+        load_flow_config("flow_tiny", ("loss.w_sensus=1.0",))
+    with pytest.raises(ConfigError, match=r"flow_tiny.toml: top level: unknown key 'stepz'"):
+        load_flow_config("flow_tiny", ("stepz=3",))
+
+
+def test_stage1_overrides_reach_the_net_the_loss_and_the_checkpoint_reader(tmp_path):
+    from bench.stage1 import load_flow_config
+    from ufsn.checkpoint import save_checkpoint
+    from ufsn.flow_train import load_estimator
+    from ufsn.flownet import FlowNet
+
+    cfg = load_flow_config("flow_tiny", ("net.max_displacement=2", "loss.w_census=0.5", "lr=2e-4"), steps=3)
+    assert (cfg.net.max_displacement, cfg.loss.w_census, cfg.lr, cfg.steps) == (2, 0.5, 2e-4, 3)
+    net = FlowNet(cfg.resolved_net())
+    save_checkpoint(tmp_path / "c.pt", {"model": net.state_dict(), "net_config": dataclasses.asdict(net.config)})
+    assert load_estimator(tmp_path / "c.pt").config == net.config

@@ -27,12 +27,12 @@ RECORD_KEYS = ["name", "method", "dataset", "split", "metrics", "flow_metrics", 
 
 
 def _model(method: str, exp):
-    kind = METHODS[method].temporal
-    if kind is None:
+    spec = METHODS[method]
+    if spec.modality == "rgb":
         return spatial_stream(exp, 4), torch.rand(2, 3, 3, 48, 48)  # (B, K, 3, H, W)
-    if kind in ("tvl1", "gtflow"):
+    if spec.modality == "flow":
         return temporal_classifier(exp, 4), torch.rand(2, 3, 6, 48, 48) * 2 - 1  # (B, K, 2L, H, W)
-    if kind == "supervised":
+    if spec.flow_source == "supervised":
         from torchvision.models.optical_flow import raft_small
 
         from ufsn.supervised_flow import RaftEstimator

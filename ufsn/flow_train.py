@@ -22,18 +22,13 @@ import torch
 from pipeline.atomic import atomic_write_text
 from pipeline.paths import DatasetPaths
 from ufsn.checkpoint import load_checkpoint, save_checkpoint
+from ufsn.config_loader import build
 from ufsn.flow_augment import geometric, photometric
 from ufsn.flow_data import PairBank, load_bank, split_videos
-from ufsn.flownet import FlowNet, FlowNetConfig, FlowOutput, count_parameters
+from ufsn.flownet import FlowNet, FlowNetConfig, FlowOutput, count_parameters, flownet_config
 from ufsn.losses import LossConfig, endpoint_error, fb_occlusion_mask, supervised_loss, unsupervised_loss
+from ufsn.variants import VARIANTS
 
-# The seed's ablations as switches of one network (literal dict: the error lists the valid names).
-VARIANTS = {
-    "full": {},
-    "nms": {"multi_scale": False},
-    "nocv-nms": {"cost_volume": False, "multi_scale": False},
-    "oracle": {},
-}
 LOG_COLUMNS = ("step", "loss", "diff", "census", "smooth", "epe", "lr", "val_epe", "seconds")
 
 
@@ -87,19 +82,15 @@ class FlowTrainConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> FlowTrainConfig:
-        """Inverse of :meth:`to_dict` (lists from JSON/TOML become tuples)."""
+    def from_dict(cls, d: dict, file: str = "stage-1 config") -> FlowTrainConfig:
+        """Inverse of :meth:`to_dict`, and the reader of TOML tables: unknown keys name ``file`` and the section.
+
+        A ``[late_loss]`` table need only name what changes: its keys override ``[loss]``.
+        """
         d = dict(d)
-        d["net"] = FlowNetConfig(**_tuples(d.get("net", {})))
-        loss = _tuples(d.get("loss", {}))
-        d["loss"] = LossConfig(**loss)
-        if d.get("late_loss") is not None:  # its keys override [loss] (a TOML table need only name what changes)
-            d["late_loss"] = LossConfig(**{**loss, **_tuples(d["late_loss"])})
-        return cls(**_tuples(d))
-
-
-def _tuples(d: dict) -> dict:
-    return {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
+        if isinstance(d.get("late_loss"), dict):
+            d["late_loss"] = {**d.get("loss", {}), **d["late_loss"]}
+        return build(cls, d, file=file)
 
 
 class NonFiniteLoss(FloatingPointError):
@@ -125,7 +116,7 @@ def resolve_device(name: str) -> torch.device:
 def load_estimator(path: Path, device: str | torch.device = "cpu") -> FlowNet:
     """A trained stage-1 estimator (eval mode) from a checkpoint written by :func:`train_flow`."""
     state = load_checkpoint(Path(path), map_location=device)
-    net = FlowNet(FlowNetConfig(**_tuples(state["net_config"])))
+    net = FlowNet(flownet_config(state["net_config"], file=str(path)))
     net.load_state_dict(state["model"])
     return net.to(device).eval()
 

@@ -16,6 +16,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
+from ufsn.config_loader import build
 from ufsn.corr import CostVolume, cost_volume_flops_hook, num_displacements
 from ufsn.warp import Warp, upsample_flow, warp_flops_hook
 
@@ -46,6 +47,14 @@ class FlowNetConfig:
         """Pyramid levels (1-based) decoded, coarse to fine."""
         top = len(self.channels) if self.multi_scale else self.output_level
         return list(range(top, self.output_level - 1, -1))
+
+
+def flownet_config(values: dict, file: str = "flow_net") -> FlowNetConfig:
+    """The architecture from a TOML ``[net]`` table, a checkpoint's ``net_config`` or a record's ``flow_net``.
+
+    The one place a FlowNetConfig is made from stored values: unknown keys name ``file``.
+    """
+    return build(FlowNetConfig, values, file=file, section="net")
 
 
 class FlowOutput(NamedTuple):

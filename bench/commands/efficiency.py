@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from bench.commands.options import results_folder, results_option
+from bench.commands.options import results_option
 
 
 @click.command("efficiency")
@@ -22,29 +22,19 @@ from bench.commands.options import results_folder, results_option
 @results_option
 def efficiency(dataset, size, threads, device, no_raft, seconds, results):
     """Write the efficiency table (measured rows + reported literature rows) and print it."""
-    from importlib import resources
-
-    import pandas as pd
-
-    from bench.efficiency import EfficiencyConfig, efficiency_table
-    from bench.experiment import load_experiment
-    from bench.tables import to_markdown, write_table
+    from bench.commands.output import echo_table
+    from bench.efficiency import EfficiencyConfig
+    from bench.study_tables import efficiency as efficiency_study
+    from bench.study_tables import input_size
     from pipeline.commands.options import parse_size
 
     if size:
         width, height = parse_size(size)
     else:
         try:
-            crop = load_experiment(dataset).input.crop
+            width = height = input_size(dataset)
         except FileNotFoundError:
             raise click.UsageError(f"no bench/configs/{dataset}.toml: give --size WxH") from None
-        width = height = crop
     config = EfficiencyConfig(width=width, height=height, threads=threads, device=device, raft=not no_raft,
                               min_seconds=seconds)  # fmt: skip
-    literature = pd.read_csv(resources.files("bench") / "literature.csv")
-    table = efficiency_table(config, literature)
-    folder = results_folder(results, (dataset,))
-    caption = f"Flow sources at {width}x{height}, {threads} threads, device {table.loc[0, 'device']}"
-    paths = write_table(table, folder, "efficiency", caption)
-    click.echo(to_markdown(table))
-    click.echo(f"wrote {paths['csv']}, {paths['tex']}, {paths['md']}")
+    echo_table(efficiency_study(config, dataset, results))

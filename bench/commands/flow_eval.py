@@ -56,8 +56,13 @@ def resolve_checkpoint(root: Path, dataset: str, checkpoint: Path | None, run: s
 @click.option("--checkpoint", type=click.Path(exists=True, path_type=Path), default=None, help="Stage-1 checkpoint.")
 @click.option("--run", default=None, help="Stage-1 run name (its checkpoint; flow_metrics go into its record).")
 @click.option("--split", type=int, default=1, show_default=True, help="Split whose test subset is evaluated.")
-@click.option("--subset", type=click.Choice(["test", "val"]), default="test", show_default=True,
-              help="Subset of the split: val while choosing configs, test for the reported figures.")
+@click.option(
+    "--subset",
+    type=click.Choice(["test", "val"]),
+    default="test",
+    show_default=True,
+    help="Subset of the split: val while choosing configs, test for the reported figures.",
+)
 @click.option("--pairs-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), multiple=True,
               help="Folders with frame10.png, frame11.png, flow10.flo (Middlebury) instead of the split.")  # fmt: skip
 @click.option(

@@ -1,4 +1,4 @@
-"""Click options shared by the ufsn-bench commands."""
+"""Click options shared by the ufsn-bench commands (each defined once)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,32 @@ def results_option(func):
     )(func)
 
 
-def results_folder(results: Path, datasets: tuple[str, ...]) -> Path:
-    """``results/<d1>_<d2>/`` for several datasets, ``results/<d>/`` for one."""
-    return Path(results) / "_".join(datasets)
+def study_options(func):
+    """--dataset (repeatable), --splits, --config, --set, --no-train, --device, --no-progress."""
+    options = [
+        click.option("--dataset", "datasets", multiple=True, required=True,
+                     help="Dataset (repeat for one column per dataset, e.g. --dataset ucf101 --dataset hmdb51)."),
+        click.option("--splits", default="1,2,3", show_default=True,
+                     help="Splits to train and average, comma-separated (papers report the mean of the three)."),
+        click.option("--config", default=None, help="Experiment config [default: the dataset's bench/configs file]."),
+        click.option("--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE", help="Config override."),
+        click.option("--no-train", is_flag=True, help="Only tabulate the runs that exist; train nothing."),
+        click.option("--device", default="auto", show_default=True, help="auto (cuda when available), cpu, cuda."),
+        click.option("--no-progress", is_flag=True, help="No tqdm bars."),
+    ]  # fmt: skip
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def build_options(root, datasets, splits, results, config, overrides, no_train, device, no_progress):
+    """The frozen StudyOptions of a command's parsed options."""
+    from bench.study import StudyOptions
+
+    try:
+        split_list = tuple(int(s) for s in splits.split(","))
+    except ValueError:
+        raise click.BadParameter(f"--splits must look like 1,2,3, got {splits!r}") from None
+    return StudyOptions(root=Path(root), datasets=tuple(datasets), splits=split_list, results=Path(results),
+                        train=not no_train, config=config, overrides=tuple(overrides), device=device,
+                        progress=not no_progress)  # fmt: skip

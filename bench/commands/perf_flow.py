@@ -15,10 +15,19 @@ import click
 @click.option("--size", default="224x224", show_default=True, help="Resolution WxH of the measurement.")
 @click.option("--threads", type=int, default=2, show_default=True, help="CPU threads for every method.")
 @click.option("--seconds", type=float, default=3.0, show_default=True, help="Timing window per measurement.")
-@click.option("--train", "train_step", is_flag=True,
-              help="Profile a stage-1 training step by part instead (data, forward, loss terms, backward, optimiser).")
-@click.option("--config", "flow_config", default="flow_synthetic_study.toml", show_default=True,
-              help="--train: the stage-1 config whose step is profiled.")
+@click.option(
+    "--train",
+    "train_step",
+    is_flag=True,
+    help="Profile a stage-1 training step by part instead (data, forward, loss terms, backward, optimiser).",
+)
+@click.option(
+    "--config",
+    "flow_config",
+    default="flow_synthetic_study.toml",
+    show_default=True,
+    help="--train: the stage-1 config whose step is profiled.",
+)
 @click.option("--steps", type=click.IntRange(min=1), default=20, show_default=True, help="--train: timed steps.")
 def perf_flow(root, dataset, checkpoint, run, size, threads, seconds, train_step, flow_config, steps):
     """Speed of every flow method on the same pair and where the network's time goes; with --train,

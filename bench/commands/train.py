@@ -1,26 +1,18 @@
-"""``ufsn-bench train`` and ``ufsn-bench evaluate``."""
+"""``ufsn-bench train``: one method (and the runs it needs), trained, evaluated and recorded."""
 
 from __future__ import annotations
 
 import click
 
 from bench.commands.options import root_option
-
-
-def _print_record(record) -> None:
-    m = record.metrics
-    line = f"{record.name}: top1 {100 * m['top1']:.1f}%  top5 {100 * m['top5']:.1f}%"
-    line += f"  mean class {100 * m['mean_class_acc']:.1f}%"
-    for stream, sm in record.stream_metrics.items():
-        line += f"  [{stream} top1 {100 * sm['top1']:.1f}%]"
-    click.echo(line + f"  ({record.seconds:.0f} s training, weights {record.weights}, {record.device})")
+from bench.method_models import METHODS
 
 
 @click.command("train")
 @root_option
 @click.option("--dataset", required=True, help="Dataset folder under the root (needs splits/ and shards/ or frames/).")
 @click.option("--method", required=True,
-              type=click.Choice(["rgb", "tvl1", "supflow", "ufsn", "ufsn-nms", "ufsn-nocv-nms", "gtflow"]),
+              type=click.Choice(list(METHODS)),
               help="rgb: spatial stream; tvl1: + temporal on TV-L1; supflow: + supervised flow on the fly "
                    "(RAFT-small, or the oracle on synthetic); ufsn: UF-TSN; ufsn-nms / ufsn-nocv-nms: "
                    "its ablations; gtflow (synthetic only): + temporal on exact ground-truth flow, the "
@@ -44,6 +36,7 @@ def train(root, dataset, method, split, config, overrides, name, resume, force, 
 
     Under torchrun (e.g. torchrun --nproc-per-node 8 $(which ufsn-bench) train ...) it trains with DDP.
     """
+    from bench.commands.output import echo_record
     from bench.train_method import TrainOptions, train_method
 
     options = TrainOptions(root=root, dataset=dataset, method=method, split=split, config=config or dataset,
@@ -51,21 +44,4 @@ def train(root, dataset, method, split, config, overrides, name, resume, force, 
                            weights=weights, flow_weights=flow_weights, progress=not no_progress)  # fmt: skip
     record = train_method(options)  # missing inputs: one-line errors (bench.commands.errors)
     if record is not None:
-        _print_record(record)
-
-
-@click.command("evaluate")
-@root_option
-@click.option("--dataset", required=True, help="Dataset folder under the root.")
-@click.option("--run", "name", required=True, help="Run name, e.g. ufsn-split1.")
-@click.option("--crops", type=click.Choice(["center", "ten"]), default=None,
-              help="Test crops [default: the run's config; CoViAR/DMC-Net: centre].")  # fmt: skip
-@click.option("--device", default="auto", show_default=True, help="auto (cuda when available), cpu, cuda.")
-@click.option("--no-progress", is_flag=True, help="No tqdm bars.")
-def evaluate(root, dataset, name, crops, device, no_progress):
-    """Run the test protocol on a trained run (25 snippets by default) and update its record."""
-    from bench.train_method import evaluate_run
-
-    crops_n = {"center": 1, "ten": 10}.get(crops)
-    record = evaluate_run(root, dataset, name, test_crops=crops_n, device=device, progress=not no_progress)
-    _print_record(record)
+        echo_record(record)

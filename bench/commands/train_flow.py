@@ -6,25 +6,30 @@ from pathlib import Path
 
 import click
 
+from ufsn.variants import VARIANTS
+
 DEFAULT_CONFIG = "flow_synthetic.toml"  # in bench/configs
 
 
 @click.command("train-flow")
 @click.option("--root", type=click.Path(path_type=Path), default=None, help="Data root (default $UFSN_DATA or ./data).")
 @click.option("--dataset", required=True, help="Dataset folder name, e.g. synthetic, ucf101.")
-@click.option("--variant", type=click.Choice(["full", "nms", "nocv-nms", "oracle"]), default="full", show_default=True,
+@click.option("--variant", type=click.Choice(list(VARIANTS)), default="full", show_default=True,
               help="full; the seed's ablations nms (w/o multi-scale) and nocv-nms (w/o cost volume & multi-scale); "
                    "oracle (supervised on ground truth).")  # fmt: skip
 @click.option("--split", type=int, default=1, show_default=True, help="Split k (trains on its train subset).")
 @click.option("--config", "config_path", type=click.Path(exists=True, path_type=Path), default=None,
               help="TOML config (default bench/configs/flow_synthetic.toml).")  # fmt: skip
+@click.option("--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE",
+              help="Override a config value, e.g. --set net.max_displacement=3 --set loss.census=0.5.")  # fmt: skip
 @click.option("--steps", type=int, default=None, help="Override the number of optimiser steps.")
 @click.option("--max-minutes", type=float, default=None, help="Override the wall-clock budget (minutes).")
 @click.option("--name", default=None, help="Run name (default flow-<variant>-split<K>).")
 @click.option("--resume", is_flag=True, help="Continue an existing run from its checkpoint.")
 @click.option("--force", is_flag=True, help="Replace an existing run.")
 @click.option("--no-progress", is_flag=True, help="No tqdm bar.")
-def train_flow(root, dataset, variant, split, config_path, steps, max_minutes, name, resume, force, no_progress):
+def train_flow(root, dataset, variant, split, config_path, overrides, steps, max_minutes, name, resume, force,
+               no_progress):  # fmt: skip
     """Train the flow estimator (stage 1) and write its run record and checkpoint."""
     from bench.runs import run_dir
     from bench.stage1 import load_flow_config, train_flow_run
@@ -34,8 +39,8 @@ def train_flow(root, dataset, variant, split, config_path, steps, max_minutes, n
     root = root or default_root()
     try:
         cfg = load_flow_config(
-            config_path or DEFAULT_CONFIG, root=str(root), dataset=dataset, variant=variant, split=split,
-            steps=steps, max_minutes=max_minutes,
+            config_path or DEFAULT_CONFIG, tuple(overrides), root=str(root), dataset=dataset, variant=variant,
+            split=split, steps=steps, max_minutes=max_minutes,
         )  # fmt: skip
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from exc
