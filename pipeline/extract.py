@@ -11,6 +11,7 @@ from typing import NamedTuple
 
 from pipeline.atomic import atomic_dir
 from pipeline.claim import ClaimedStep, folder_identity, remove_stale_claims
+from pipeline.frame_size import FrameSize
 from pipeline.manifest import ManifestRow, StepSummary, read_manifest
 from pipeline.parallel import ParallelOptions, run_tasks
 from pipeline.paths import DatasetPaths, frame_name
@@ -18,7 +19,7 @@ from pipeline.resume import clean_temporaries, is_done, record_settings
 
 STEP = "extract"
 # TSN and CoViAR resize UCF-101/HMDB-51 frames to 340x256 (w x h) before cropping 224x224.
-DEFAULT_SIZES: dict[str, tuple[int, int]] = {"ucf101": (340, 256), "hmdb51": (340, 256)}
+DEFAULT_SIZES: dict[str, FrameSize] = {"ucf101": FrameSize(340, 256), "hmdb51": FrameSize(340, 256)}
 SETTINGS_FILE = "extract_config.json"
 
 
@@ -29,7 +30,7 @@ class ExtractConfig:
     root: Path = Path("data")
     dataset: str = "synthetic"
     videos: Path | None = None  # default: <root>/<dataset>/videos
-    size: tuple[int, int] | None = None  # (W, H); None = 340x256 for ucf101/hmdb51, native otherwise
+    size: FrameSize | None = None  # None = 340x256 for ucf101/hmdb51, native otherwise
     short_side: int | None = None  # keep aspect, scale the short side to this (instead of size)
     native: bool = False  # keep the decoded size even for ucf101/hmdb51
     fps: float | None = None  # resample to this frame rate; None keeps every decoded frame

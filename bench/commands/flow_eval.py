@@ -7,15 +7,6 @@ from pathlib import Path
 import click
 
 
-def parse_size(text: str) -> tuple[int, int]:
-    """``WxH`` -> (H, W)."""
-    try:
-        w, h = (int(x) for x in text.lower().split("x"))
-    except ValueError as exc:
-        raise click.BadParameter(f"expected WxH, got {text!r}") from exc
-    return h, w
-
-
 def write_rows_csv(path: Path, rows) -> None:
     """Rows of FlowEvalRow as CSV (atomic)."""
     import csv
@@ -56,8 +47,13 @@ def resolve_checkpoint(root: Path, dataset: str, checkpoint: Path | None, run: s
 @click.option("--checkpoint", type=click.Path(exists=True, path_type=Path), default=None, help="Stage-1 checkpoint.")
 @click.option("--run", default=None, help="Stage-1 run name (its checkpoint; flow_metrics go into its record).")
 @click.option("--split", type=int, default=1, show_default=True, help="Split whose test subset is evaluated.")
-@click.option("--subset", type=click.Choice(["test", "val"]), default="test", show_default=True,
-              help="Subset of the split: val while choosing configs, test for the reported figures.")
+@click.option(
+    "--subset",
+    type=click.Choice(["test", "val"]),
+    default="test",
+    show_default=True,
+    help="Subset of the split: val while choosing configs, test for the reported figures.",
+)
 @click.option("--pairs-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), multiple=True,
               help="Folders with frame10.png, frame11.png, flow10.flo (Middlebury) instead of the split.")  # fmt: skip
 @click.option(
@@ -77,6 +73,7 @@ def flow_eval(root, dataset, checkpoint, run, split, subset, pairs_dir, max_pair
     """
     pairs_dir = (*pairs_dir, *more_pairs)
     from bench.runs import update_record
+    from pipeline.commands.options import parse_size
     from pipeline.paths import default_root
     from ufsn.flow_eval import FlowEvalConfig, evaluate_methods, flow_metrics, folder_pairs, markdown_table, split_pairs
     from ufsn.flow_train import load_estimator, resolve_device

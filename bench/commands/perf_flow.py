@@ -15,10 +15,19 @@ import click
 @click.option("--size", default="224x224", show_default=True, help="Resolution WxH of the measurement.")
 @click.option("--threads", type=int, default=2, show_default=True, help="CPU threads for every method.")
 @click.option("--seconds", type=float, default=3.0, show_default=True, help="Timing window per measurement.")
-@click.option("--train", "train_step", is_flag=True,
-              help="Profile a stage-1 training step by part instead (data, forward, loss terms, backward, optimiser).")
-@click.option("--config", "flow_config", default="flow_synthetic_study.toml", show_default=True,
-              help="--train: the stage-1 config whose step is profiled.")
+@click.option(
+    "--train",
+    "train_step",
+    is_flag=True,
+    help="Profile a stage-1 training step by part instead (data, forward, loss terms, backward, optimiser).",
+)
+@click.option(
+    "--config",
+    "flow_config",
+    default="flow_synthetic_study.toml",
+    show_default=True,
+    help="--train: the stage-1 config whose step is profiled.",
+)
 @click.option("--steps", type=click.IntRange(min=1), default=20, show_default=True, help="--train: timed steps.")
 def perf_flow(root, dataset, checkpoint, run, size, threads, seconds, train_step, flow_config, steps):
     """Speed of every flow method on the same pair and where the network's time goes; with --train,
@@ -32,8 +41,9 @@ def perf_flow(root, dataset, checkpoint, run, size, threads, seconds, train_step
         print_train_profile(root or default_root(), dataset, flow_config, threads, steps)
         return
 
-    from bench.commands.flow_eval import parse_size, resolve_checkpoint
+    from bench.commands.flow_eval import resolve_checkpoint
     from bench.flow_profile import benchmark_corr, profile_parts
+    from pipeline.commands.options import parse_size
     from pipeline.paths import default_root
     from ufsn.flow_eval import FlowEvalConfig, evaluate_methods, markdown_table, split_pairs, to_tensor
     from ufsn.flow_train import load_estimator, resolve_device
@@ -42,8 +52,9 @@ def perf_flow(root, dataset, checkpoint, run, size, threads, seconds, train_step
     ckpt, _ = resolve_checkpoint(root, dataset, checkpoint, run)
     device = resolve_device("auto")
     net = load_estimator(ckpt, device)
-    h, w = parse_size(size)
-    cfg = FlowEvalConfig(dataset=dataset, max_pairs=1, speed_size=(h, w), speed_seconds=seconds, threads=threads)
+    speed_size = parse_size(size)
+    w, h = speed_size.width, speed_size.height
+    cfg = FlowEvalConfig(dataset=dataset, max_pairs=1, speed_size=speed_size, speed_seconds=seconds, threads=threads)
     pairs = split_pairs(root, dataset, 1, "test", 1)
     rows = list(evaluate_methods(net, pairs, cfg, device))
     click.echo(f"## Speed at {w}x{h}, {threads} threads, device {device} (accuracy columns: 1 pair only)\n")
