@@ -26,6 +26,7 @@ from ufsn.flow_augment import geometric, photometric
 from ufsn.flow_data import PairBank, load_bank, split_videos
 from ufsn.flownet import FlowNet, FlowNetConfig, FlowOutput, count_parameters
 from ufsn.losses import LossConfig, endpoint_error, fb_occlusion_mask, supervised_loss, unsupervised_loss
+from ufsn.train import NonFiniteLoss
 
 # The seed's ablations as switches of one network (literal dict: the error lists the valid names).
 VARIANTS = {
@@ -100,10 +101,6 @@ class FlowTrainConfig:
 
 def _tuples(d: dict) -> dict:
     return {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
-
-
-class NonFiniteLoss(FloatingPointError):
-    """Raised when the loss becomes NaN or infinite."""
 
 
 class TrainResult(NamedTuple):

@@ -29,7 +29,7 @@ def train_flow(root, dataset, variant, split, config_path, steps, max_minutes, n
     from bench.runs import run_dir
     from bench.stage1 import load_flow_config, train_flow_run
     from pipeline.paths import default_root
-    from ufsn.flow_train import NonFiniteLoss
+    from ufsn.train import NonFiniteLoss
 
     root = root or default_root()
     try:
