@@ -107,6 +107,22 @@ def test_non_finite_loss_stops_clearly(tiny_root, tmp_path):
         train_flow(tiny_cfg(tiny_root, loss=LossConfig(w_diff=float("nan"))), tmp_path / "n", progress=False)
 
 
+def test_stage1_picks_its_device_with_the_one_picker(tiny_root, tmp_path, monkeypatch):
+    import ufsn.flow_train
+
+    asked = []
+
+    def spy(requested="auto"):
+        asked.append(requested)
+        return torch.device("cpu")
+
+    monkeypatch.setattr(ufsn.flow_train, "pick_device", spy)  # ufsn.distributed's, as the streams use
+    with pytest.raises(NonFiniteLoss):  # stops at step 0: only the device choice matters here
+        train_flow(tiny_cfg(tiny_root, device="auto", loss=LossConfig(w_diff=float("nan"))), tmp_path / "d",
+                   progress=False)  # fmt: skip
+    assert asked == ["auto"] and not hasattr(ufsn.flow_train, "resolve_device")
+
+
 def test_cli_train_flow_writes_record_and_refuses_overwrite(tiny_root, tmp_path):
     from bench.cli import main
     from bench.runs import load_record

@@ -22,6 +22,7 @@ import torch
 from pipeline.atomic import atomic_write_text
 from pipeline.paths import DatasetPaths
 from ufsn.checkpoint import load_checkpoint, save_checkpoint
+from ufsn.distributed import pick_device
 from ufsn.flow_augment import geometric, photometric
 from ufsn.flow_data import PairBank, load_bank, split_videos
 from ufsn.flownet import FlowNet, FlowNetConfig, FlowOutput, count_parameters
@@ -112,13 +113,6 @@ class TrainResult(NamedTuple):
     stopped_early: bool  # the max_minutes budget ended the run
 
 
-def resolve_device(name: str) -> torch.device:
-    """``auto`` -> cuda when available, else cpu."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
 def load_estimator(path: Path, device: str | torch.device = "cpu") -> FlowNet:
     """A trained stage-1 estimator (eval mode) from a checkpoint written by :func:`train_flow`."""
     state = load_checkpoint(Path(path), map_location=device)
@@ -206,7 +200,7 @@ def train_flow(cfg: FlowTrainConfig, run_dir: Path, *, resume: bool = False, pro
     """Train (or resume) stage 1 into ``run_dir``: checkpoint.pt and train_log.csv."""
     from tqdm import tqdm
 
-    device = resolve_device(cfg.device)
+    device = pick_device(cfg.device)
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     paths = DatasetPaths(Path(cfg.root), cfg.dataset)

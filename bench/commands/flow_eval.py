@@ -75,8 +75,9 @@ def flow_eval(root, dataset, checkpoint, run, split, subset, pairs_dir, max_pair
     from bench.runs import update_record
     from pipeline.commands.options import parse_size
     from pipeline.paths import default_root
+    from ufsn.distributed import pick_device
     from ufsn.flow_eval import FlowEvalConfig, evaluate_methods, flow_metrics, folder_pairs, markdown_table, split_pairs
-    from ufsn.flow_train import load_estimator, resolve_device
+    from ufsn.flow_train import load_estimator
 
     root = root or default_root()
     ckpt, folder = resolve_checkpoint(root, dataset, checkpoint, run)
@@ -85,7 +86,7 @@ def flow_eval(root, dataset, checkpoint, run, split, subset, pairs_dir, max_pair
                          speed_seconds=seconds,
                          with_speed=not no_speed)  # fmt: skip
     pairs = folder_pairs(list(pairs_dir)) if pairs_dir else split_pairs(root, dataset, split, subset, cfg.max_pairs)
-    device = resolve_device("auto")
+    device = pick_device("auto")
     net = load_estimator(ckpt, device)
     rows = list(evaluate_methods(net, pairs, cfg, device))
     click.echo(markdown_table(rows))

@@ -45,12 +45,13 @@ def perf_flow(root, dataset, checkpoint, run, size, threads, seconds, train_step
     from bench.flow_profile import benchmark_corr, profile_parts
     from pipeline.commands.options import parse_size
     from pipeline.paths import default_root
+    from ufsn.distributed import pick_device
     from ufsn.flow_eval import FlowEvalConfig, evaluate_methods, markdown_table, split_pairs, to_tensor
-    from ufsn.flow_train import load_estimator, resolve_device
+    from ufsn.flow_train import load_estimator
 
     root = root or default_root()
     ckpt, _ = resolve_checkpoint(root, dataset, checkpoint, run)
-    device = resolve_device("auto")
+    device = pick_device("auto")
     net = load_estimator(ckpt, device)
     speed_size = parse_size(size)
     w, h = speed_size.width, speed_size.height
