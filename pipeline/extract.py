@@ -143,13 +143,14 @@ def _settings_record(config: ExtractConfig, settings: FrameSettings) -> dict:
 
 def run_extract(config: ExtractConfig, progress: bool = True) -> StepSummary:
     """Extract the frames of every video of ``config.dataset``; resumes unless ``config.force``."""
-    from pipeline.video import find_videos
+    from pipeline.video import VIDEO_EXTENSIONS, find_videos
 
     paths = DatasetPaths(config.root, config.dataset)
     source = Path(config.videos) if config.videos is not None else paths.videos
     videos = find_videos(source)
     if not videos:
-        raise FileNotFoundError(f"no videos (*.avi, *.mp4, *.mkv, *.webm) under {source}/<Class>/")
+        kinds = ", ".join(f"*{ext}" for ext in VIDEO_EXTENSIONS)
+        raise FileNotFoundError(f"no videos ({kinds}) under {source}/<Class>/")
     options = ParallelOptions(config.workers, config.backend, config.scheduler, progress)
     settings = FrameSettings(
         resolved_size(config), config.short_side, config.fps, config.quality, config.allow_truncated

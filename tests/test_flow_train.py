@@ -63,6 +63,27 @@ def test_bank_matches_ground_truth(tiny_root):
     assert err_gt < 0.7 * err_zero and err_gt < 0.7 * err_swapped
 
 
+def test_stage1_pairs_from_mp4_videos(tiny_root, tmp_path):
+    # An .mp4 dataset must give stage 1 the same pairs as the .avi one (not only ``*/*.avi``).
+    import cv2
+    import numpy as np
+
+    shutil.copytree(tiny_root / "synthetic", tmp_path / "synthetic")
+    paths = DatasetPaths(tmp_path, "synthetic")
+    vid = split_videos(paths, 1, ("test",))[0]
+    avi = next(paths.videos.glob(f"*/{vid}.avi"))
+    frames = load_bank(paths, [vid]).frames[0].permute(0, 2, 3, 1).numpy()  # (T, H, W, 3) RGB
+    writer = cv2.VideoWriter(str(avi.with_suffix(".mp4")), cv2.VideoWriter_fourcc(*"mp4v"), 25.0, frames.shape[2:0:-1])
+    for frame in frames:
+        writer.write(np.ascontiguousarray(frame[..., ::-1]))
+    writer.release()
+    avi.unlink()
+    assert vid in split_videos(paths, 1, ("test",))
+    bank = load_bank(paths, [vid])
+    assert bank.frames.shape == (1, *frames.shape[:1], 3, *frames.shape[1:3]) and bank.pairs == len(frames) - 1
+    assert (bank.frames[0].permute(0, 2, 3, 1).float() - torch.from_numpy(frames).float()).abs().mean() < 12
+
+
 def test_geometric_augmentation_keeps_flow_signs(tiny_root):
     paths = DatasetPaths(tiny_root, "synthetic")
     bank = load_bank(paths, split_videos(paths, 1, ("test",))[:4])

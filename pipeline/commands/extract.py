@@ -16,7 +16,7 @@ from pipeline.commands.parallel_options import backend_options, run_step
 @click.option(
     "--videos",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Folder of <Class>/<video>.{avi,mp4,mkv,webm} [default: ROOT/DATASET/videos].",
+    help="Folder of <Class>/<video>.{avi,mp4,mkv,webm,mov,mpg,mpeg,flv,m4v} [default: ROOT/DATASET/videos].",
 )
 @click.option(
     "--size",
