@@ -168,6 +168,23 @@ def test_cli_train_flow_writes_record_and_refuses_overwrite(tiny_root, tmp_path)
     assert CliRunner().invoke(main, [*args, "--force"]).exit_code == 0
 
 
+def test_cli_train_flow_takes_packaged_config_names(tiny_root, tmp_path):
+    # As `train --config tiny` does: a bench/configs name (".toml" optional), not only a path.
+    from bench.cli import main
+    from bench.runs import load_record
+
+    root = tmp_path / "root"
+    shutil.copytree(tiny_root, root)
+    args = ["train-flow", "--root", str(root), "--dataset", "synthetic", "--steps", "1", "--no-progress"]
+    result = CliRunner().invoke(main, [*args, "--config", "flow_tiny"])
+    assert result.exit_code == 0, result.output
+    config = load_record(root / "synthetic" / "runs" / "flow-full-split1").config
+    assert config["lr"] == 4e-4 and config["net"]["channels"] == [8, 12, 16, 24]  # bench/configs/flow_tiny.toml
+    missing = CliRunner().invoke(main, [*args, "--config", "flow_nosuch", "--name", "x"])
+    assert missing.exit_code == 1 and isinstance(missing.exception, SystemExit), missing.output
+    assert missing.output.startswith("Error: ") and "bench/configs" in missing.output
+
+
 def test_motion_crops_land_on_the_moving_patch():
     from ufsn.flow_augment import motion_crop_corners
 

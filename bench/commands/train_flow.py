@@ -16,8 +16,12 @@ DEFAULT_CONFIG = "flow_synthetic.toml"  # in bench/configs
               help="full; the seed's ablations nms (w/o multi-scale) and nocv-nms (w/o cost volume & multi-scale); "
                    "oracle (supervised on ground truth).")  # fmt: skip
 @click.option("--split", type=int, default=1, show_default=True, help="Split k (trains on its train subset).")
-@click.option("--config", "config_path", type=click.Path(exists=True, path_type=Path), default=None,
-              help="TOML config (default bench/configs/flow_synthetic.toml).")  # fmt: skip
+@click.option(
+    "--config",
+    "config_path",
+    default=None,
+    help="Stage-1 config: a bench/configs name (e.g. flow_synthetic) or a TOML path [default: flow_synthetic].",
+)
 @click.option("--steps", type=int, default=None, help="Override the number of optimiser steps.")
 @click.option("--max-minutes", type=float, default=None, help="Override the wall-clock budget (minutes).")
 @click.option("--name", default=None, help="Run name (default flow-<variant>-split<K>).")
