@@ -41,21 +41,20 @@ def extract(root, dataset, videos, size, short_side, fps, quality, allow_truncat
 
     native = size is not None and size.lower() == "native"
     run_step(
-        lambda: run_extract(
-            ExtractConfig(
-                root=root,
-                dataset=dataset,
-                videos=videos,
-                size=None if native else parse_size(size),
-                short_side=short_side,
-                native=native,
-                fps=fps,
-                quality=quality,
-                allow_truncated=allow_truncated,
-                workers=workers,
-                backend=backend,
-                scheduler=scheduler,
-                force=force,
-            )
-        )
+        lambda: ExtractConfig(
+            root=root,
+            dataset=dataset,
+            videos=videos,
+            size=None if native else parse_size(size),
+            short_side=short_side,
+            native=native,
+            fps=fps,
+            quality=quality,
+            allow_truncated=allow_truncated,
+            workers=workers,
+            backend=backend,
+            scheduler=scheduler,
+            force=force,
+        ),
+        run_extract,
     )
