@@ -115,6 +115,22 @@ def test_deterministic_resume_and_checkpoint(tiny_root, tmp_path):
     assert net(torch.rand(1, 3, 32, 32), torch.rand(1, 3, 32, 32)).full.shape == (1, 2, 32, 32)
 
 
+def test_log_epe_only_against_ground_truth(tiny_root, tmp_path):
+    import csv
+
+    # Without ground truth the training-batch EPE is unknown: the column stays empty (not the flow's magnitude).
+    root = tmp_path / "r"
+    shutil.copytree(tiny_root / "synthetic", root / "synthetic", ignore=shutil.ignore_patterns("flow_gt"))
+    train_flow(tiny_cfg(root, steps=2), tmp_path / "nogt", progress=False)
+    rows = list(csv.DictReader((tmp_path / "nogt" / "train_log.csv").open()))
+    assert [r["epe"] for r in rows] == ["", ""] and [r["val_epe"] for r in rows] == ["", ""]
+    assert all(float(r["loss"]) > 0 for r in rows)
+    # With ground truth every variant logs it, one-directional training too (not a 0.0 placeholder).
+    train_flow(tiny_cfg(tiny_root, steps=2, bidirectional=False), tmp_path / "gt", progress=False)
+    rows = list(csv.DictReader((tmp_path / "gt" / "train_log.csv").open()))
+    assert len(rows) == 2 and all(float(r["epe"]) > 0.1 for r in rows)  # the synthetic actors move >= 1 px
+
+
 def test_oracle_and_ablation_variants_train(tiny_root, tmp_path):
     for variant in ("oracle", "nocv-nms"):
         result = train_flow(tiny_cfg(tiny_root, variant=variant, steps=2), tmp_path / variant, progress=False)

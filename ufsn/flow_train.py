@@ -36,6 +36,7 @@ VARIANTS = {
     "nocv-nms": {"cost_volume": False, "multi_scale": False},
     "oracle": {},
 }
+# epe: training-batch EPE (px) against ground truth, empty when the data has none; val_epe likewise.
 LOG_COLUMNS = ("step", "loss", "diff", "census", "smooth", "epe", "lr", "val_epe", "seconds")
 
 
@@ -142,23 +143,30 @@ def training_batch(bank: PairBank, cfg: FlowTrainConfig, gen: torch.Generator, d
 
 
 def compute_loss(net, cfg: FlowTrainConfig, step: int, img1, img2, flow, noc):
-    """Loss of one (augmented) batch for the configured variant; returns (loss, metrics)."""
+    """Loss of one (augmented) batch for the configured variant; returns (loss, metrics).
+
+    ``flow`` (B, 2, h, w) is the ground truth, or None when the data has none: then ``metrics`` has no
+    ``epe`` (an EPE against a zero stand-in would be the flow's magnitude, not an error).
+    """
     loss_cfg = cfg.loss_at(step)
     if cfg.variant == "oracle":
         return supervised_loss(net(img1, img2), flow, loss_cfg)
     if not cfg.bidirectional:
-        return unsupervised_loss(img1, img2, net(img1, img2), loss_cfg)
-    b = img1.shape[0]
-    fw, bw = _split_output(net(torch.cat([img1, img2]), torch.cat([img2, img1])), b)  # 2B pairs
-    occ_fw = occ_bw = None
-    if 0 <= cfg.occlusion_warmup <= step:
-        with torch.profiler.record_function("loss.occlusion"):
-            occ_fw, occ_bw = fb_occlusion_mask(fw.full, bw.full), fb_occlusion_mask(bw.full, fw.full)
-    loss_fw, m_fw = unsupervised_loss(img1, img2, fw, loss_cfg, occ_fw)
-    loss_bw, m_bw = unsupervised_loss(img2, img1, bw, loss_cfg, occ_bw)
-    metrics = {k: (m_fw[k] + m_bw[k]) / 2 for k in m_fw}
-    metrics["epe"] = endpoint_error(fw.full.detach(), flow).mean().item()
-    return (loss_fw + loss_bw) / 2, metrics
+        fw = net(img1, img2)
+        loss, metrics = unsupervised_loss(img1, img2, fw, loss_cfg)
+    else:
+        b = img1.shape[0]
+        fw, bw = _split_output(net(torch.cat([img1, img2]), torch.cat([img2, img1])), b)  # 2B pairs
+        occ_fw = occ_bw = None
+        if 0 <= cfg.occlusion_warmup <= step:
+            with torch.profiler.record_function("loss.occlusion"):
+                occ_fw, occ_bw = fb_occlusion_mask(fw.full, bw.full), fb_occlusion_mask(bw.full, fw.full)
+        loss_fw, m_fw = unsupervised_loss(img1, img2, fw, loss_cfg, occ_fw)
+        loss_bw, m_bw = unsupervised_loss(img2, img1, bw, loss_cfg, occ_bw)
+        loss, metrics = (loss_fw + loss_bw) / 2, {k: (m_fw[k] + m_bw[k]) / 2 for k in m_fw}
+    if flow is not None:
+        metrics["epe"] = endpoint_error(fw.full.detach(), flow).mean().item()
+    return loss, metrics
 
 
 @torch.no_grad()
@@ -248,6 +256,7 @@ def train_flow(cfg: FlowTrainConfig, run_dir: Path, *, resume: bool = False, pro
         for group in opt.param_groups:
             group["lr"] = lr
         img1, img2, flow, noc = training_batch(bank, cfg, gen, device)
+        flow = flow if bank.flow is not None else None  # zeros stand in for unknown ground truth
         with torch.autocast(device.type, enabled=use_amp):
             loss, metrics = compute_loss(net, cfg, step, img1, img2, flow, noc)
         if not math.isfinite(metrics["loss"]):
@@ -267,9 +276,9 @@ def train_flow(cfg: FlowTrainConfig, run_dir: Path, *, resume: bool = False, pro
         out_of_time = cfg.max_minutes is not None and seconds0 + time.perf_counter() - start > 60 * cfg.max_minutes
         last = step == cfg.steps or out_of_time
         if step % cfg.log_every == 0 or last:
-            row = {
-                k: sum(m.get(k, 0.0) for m in window) / len(window) for k in ("loss", "diff", "census", "smooth", "epe")
-            }
+            row = {k: sum(m.get(k, 0.0) for m in window) / len(window) for k in ("loss", "diff", "census", "smooth")}
+            epes = [m["epe"] for m in window if "epe" in m]
+            row["epe"] = sum(epes) / len(epes) if epes else ""  # empty: no ground truth to measure against
             row.update(step=step, lr=lr, seconds=round(seconds0 + time.perf_counter() - start, 1), val_epe="")
             window = []
             if step % cfg.checkpoint_every == 0 or last:
@@ -277,7 +286,7 @@ def train_flow(cfg: FlowTrainConfig, run_dir: Path, *, resume: bool = False, pro
                     val_epe = row["val_epe"] = validation_epe(net, val_bank, cfg.val_pairs, device)
                 save(val_epe)
             rows.append(row)
-            bar.set_postfix(loss=f"{row['loss']:.3f}", epe=f"{row['epe']:.2f}", val=val_epe)
+            bar.set_postfix(loss=f"{row['loss']:.3f}", epe=f"{row['epe']:.2f}" if epes else "-", val=val_epe)
             _write_log(log_path, rows)
             rows = []
         if out_of_time:
