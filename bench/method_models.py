@@ -69,6 +69,7 @@ def embedded_stream(config: ExperimentConfig, classes: int, estimator):
 
 def load_flow_estimator(run_folder: Path, device):
     """The FlowNet of a stage-1 run (``checkpoint.pt``)."""
+    from ufsn.checkpoint import CHECKPOINT
     from ufsn.flow_train import load_estimator
 
-    return load_estimator(Path(run_folder) / "checkpoint.pt", device)
+    return load_estimator(Path(run_folder) / CHECKPOINT, device)

@@ -22,7 +22,7 @@ from bench.method_models import (
     supervised_source,
     temporal_classifier,
 )
-from bench.runs import RunRecord, git_commit, load_record, now_iso, prepare_run, run_dir, write_record
+from bench.runs import CHECKPOINT, RunRecord, git_commit, load_record, now_iso, prepare_run, run_dir, write_record
 from bench.stage1 import ensure_flow_run, flow_run_name
 from pipeline.paths import DatasetPaths
 
@@ -121,14 +121,14 @@ def train_method(opts: TrainOptions) -> RunRecord | None:
         torch.manual_seed(exp.seed)
         model = spatial_stream(exp, classes)
         train_stream(model, _dataset(opts.root, opts.dataset, exp, "rgb", "train"), exp.spatial_optim, ctx,
-                     checkpoint=folder / "checkpoint.pt", meta=meta, log_csv=folder / "train_log.csv",
+                     checkpoint=folder / CHECKPOINT, meta=meta, log_csv=folder / "train_log.csv",
                      **common)  # fmt: skip
     elif spec.temporal in ("tvl1", "gtflow"):
         torch.manual_seed(exp.seed)
         model = temporal_classifier(exp, classes)
         data = _dataset(opts.root, opts.dataset, exp, "flow", "train", ground_truth_flow=spec.temporal == "gtflow")
         train_stream(model, data, exp.temporal_optim, ctx,
-                     checkpoint=folder / "checkpoint.pt", meta=meta, log_csv=folder / "train_log.csv",
+                     checkpoint=folder / CHECKPOINT, meta=meta, log_csv=folder / "train_log.csv",
                      **common)  # fmt: skip
     else:
         estimator, info = _estimator(opts, exp, spec.temporal, spec.flow_variant, ctx.device)
@@ -141,13 +141,13 @@ def train_method(opts: TrainOptions) -> RunRecord | None:
             model.freeze_estimator(False)
             data = _dataset(opts.root, opts.dataset, exp, "rgbpair", "train")
             stage3 = {**common, "max_iters": exp.input.max_iters or exp.ufsn.stage3_max_iters}
-            train_stream(model, data, exp.ufsn.stage3, ctx, checkpoint=folder / "checkpoint.pt", meta=meta,
+            train_stream(model, data, exp.ufsn.stage3, ctx, checkpoint=folder / CHECKPOINT, meta=meta,
                          step=end_to_end_step(exp.ufsn.unsup_weight), after_backward=estimator_grad_norm,
                          log_csv=folder / "train_log_stage3.csv", **stage3)  # fmt: skip
         elif ctx.is_main:  # supflow ends after stage 2: the whole stream is its checkpoint
             from ufsn.checkpoint import save_checkpoint
 
-            save_checkpoint(folder / "checkpoint.pt", {"model": model.state_dict(), "config": meta})
+            save_checkpoint(folder / CHECKPOINT, {"model": model.state_dict(), "config": meta})
     seconds = time.perf_counter() - start
     if not ctx.is_main:
         return None
@@ -256,8 +256,8 @@ def _ensure_spatial(opts: TrainOptions, exp: ExperimentConfig) -> None:
 def _init_from_tvl1(opts: TrainOptions, exp: ExperimentConfig, model, folder: Path) -> str:
     """Stage 2 may start from the tvl1 temporal classifier (same input code) in a fresh run when the
     architectures match; returns where the classifier started from (for the record)."""
-    tvl1 = run_dir(opts.root, opts.dataset, f"tvl1-split{exp.split}") / "checkpoint.pt"
-    fresh = not (folder / "checkpoint-stage2.pt").exists() and not (folder / "checkpoint.pt").exists()
+    tvl1 = run_dir(opts.root, opts.dataset, f"tvl1-split{exp.split}") / CHECKPOINT
+    fresh = not (folder / "checkpoint-stage2.pt").exists() and not (folder / CHECKPOINT).exists()
     if not (exp.ufsn.init_from_tvl1 and fresh and tvl1.is_file()):
         return "init"
     from ufsn.checkpoint import load_checkpoint
@@ -315,7 +315,7 @@ def evaluate_run(root: Path, dataset: str, name: str, *, record: RunRecord | Non
     exp = experiment_from_dict(record.config["experiment"])
     if model is None:
         model = _rebuild(record)
-        model.load_state_dict(load_checkpoint(folder / "checkpoint.pt")["model"])
+        model.load_state_dict(load_checkpoint(folder / CHECKPOINT)["model"])
     model = model.to(torch_device)
     kind = method_spec(record.method).temporal
     modality = {None: "rgb", "tvl1": "flow", "gtflow": "flow"}.get(kind, "rgbpair")

@@ -21,7 +21,7 @@ import torch
 
 from pipeline.atomic import atomic_write_text
 from pipeline.paths import DatasetPaths
-from ufsn.checkpoint import load_checkpoint, save_checkpoint
+from ufsn.checkpoint import CHECKPOINT, load_checkpoint, save_checkpoint
 from ufsn.distributed import pick_device
 from ufsn.flow_augment import geometric, photometric
 from ufsn.flow_data import PairBank, load_bank, split_videos
@@ -230,7 +230,7 @@ def train_flow(cfg: FlowTrainConfig, run_dir: Path, *, resume: bool = False, pro
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    ckpt_path, log_path = run_dir / "checkpoint.pt", run_dir / "train_log.csv"
+    ckpt_path, log_path = run_dir / CHECKPOINT, run_dir / "train_log.csv"
     step, seconds0 = 0, 0.0
     if resume and ckpt_path.is_file():
         state = load_checkpoint(ckpt_path, map_location=device)
