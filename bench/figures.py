@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bench.runs import load_record, run_dir
+from bench.runs import CHECKPOINT, load_record, run_dir
 from pipeline.flowcode import dequantize_flow
 from ufsn.flowviz import flow_to_color
 
@@ -45,14 +45,14 @@ def run_estimator(root: Path, dataset: str, name: str):
     from ufsn.flownet import FlowNet, flownet_config
 
     folder = run_dir(root, dataset, name)
-    if not (folder / "checkpoint.pt").is_file():
+    if not (folder / CHECKPOINT).is_file():
         return None
     record = load_record(folder)
-    state = load_checkpoint(folder / "checkpoint.pt")
+    state = load_checkpoint(folder / CHECKPOINT)
     if record.method.startswith("flow-"):
         from ufsn.flow_train import load_estimator
 
-        return load_estimator(folder / "checkpoint.pt")
+        return load_estimator(folder / CHECKPOINT)
     if "flow_net" not in record.config:
         return None
     net = FlowNet(flownet_config(record.config["flow_net"], file=str(folder / "record.json")))

@@ -102,7 +102,7 @@ def supervised_source(config: ExperimentConfig, dataset: str) -> str:
 
 def load_flow_estimator(run_folder: Path, device):
     """The FlowNet of a stage-1 run (its checkpoint)."""
-    from bench.runs import CHECKPOINT
+    from ufsn.checkpoint import CHECKPOINT
     from ufsn.flow_train import load_estimator
 
     return load_estimator(Path(run_folder) / CHECKPOINT, device)

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from pipeline.extract import ExtractConfig, run_extract
+from pipeline.frame_size import FrameSize
 from pipeline.tvl1 import TVL1Config, run_tvl1
 from pipeline.video import find_videos
 
@@ -34,7 +35,7 @@ class PerfExtractConfig:
     """Options of ``ufsn-bench perf extract``."""
 
     videos: Path  # folder of <Class>/<video>.avi
-    size: tuple[int, int] = (340, 256)  # (W, H), TSN's UCF-101 size
+    size: FrameSize = FrameSize(340, 256)  # TSN's UCF-101 size
     quality: int = 95  # extract's JPEG quality
     workers: int = 2  # processes on both sides (one thread each)
     repeats: int = 2  # best of N timings

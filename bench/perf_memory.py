@@ -18,6 +18,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from pipeline.frame_size import FrameSize
+
 STEPS = ("extract", "tvl1", "shards")
 MIB = 1024 * 1024
 
@@ -30,7 +32,7 @@ class PerfMemoryConfig:
     small: int = 10  # videos in the baseline run
     large: int = 100  # videos in the compared run
     frames: int = 8  # frames per synthetic video
-    size: tuple[int, int] = (64, 64)  # (W, H) of the synthetic videos
+    size: FrameSize = FrameSize(64, 64)  # of the synthetic videos
     workers: int = 2  # --workers of every step
     interval: float = 0.02  # seconds between RSS samples
 

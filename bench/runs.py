@@ -17,9 +17,9 @@ from typing import Any
 
 from pipeline.atomic import atomic_write_text, remove_stale_temporaries
 from pipeline.paths import DatasetPaths
+from ufsn.checkpoint import CHECKPOINT  # noqa: F401  (the run's checkpoint: one name for ufsn/ and bench/)
 
 RECORD = "record.json"
-CHECKPOINT = "checkpoint.pt"
 
 
 @dataclass(frozen=True)

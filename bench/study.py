@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.runs import RunRecord, list_runs, run_dir, update_record
+from bench.runs import CHECKPOINT, RunRecord, list_runs, run_dir, update_record
 from bench.tables import Measured
 from ufsn.variants import VARIANTS
 
@@ -112,7 +112,7 @@ def ensure_flow_eval(opts: StudyOptions, max_pairs: int = 400) -> None:
                 pairs = pairs or split_pairs(opts.root, dataset, split, "test", max_pairs)
                 references = references or list(reference_rows(pairs, cfg))  # once per split, not per variant
                 device = pick_device(opts.device)
-                uf = uf_row(load_estimator(folder / "checkpoint.pt", device), pairs, cfg, device)
+                uf = uf_row(load_estimator(folder / CHECKPOINT, device), pairs, cfg, device)
                 rows = [references[0], uf, *references[1:]]
                 update_record(folder, flow_metrics={**_flow_metrics(folder), key: flow_metrics(rows)})
 

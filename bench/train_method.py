@@ -116,9 +116,7 @@ def train_method(opts: TrainOptions) -> RunRecord | None:
     else:
         torch.manual_seed(exp.seed)
         model = spec.build(exp, classes, None)
-        data = _dataset(
-            opts.root, opts.dataset, exp, spec.modality, "train", ground_truth_flow=spec.flow_source == "gtflow"
-        )
+        data = _dataset(opts.root, opts.dataset, exp, spec.modality, "train", ground_truth_flow=spec.exact_flow)
         optim = exp.spatial_optim if spec.stream == "spatial" else exp.temporal_optim
         train_stream(model, data, optim, ctx, checkpoint=folder / CHECKPOINT, meta=meta,
                      log_csv=folder / "train_log.csv", **common)  # fmt: skip
@@ -296,9 +294,7 @@ def evaluate_run(root: Path, dataset: str, name: str, *, record: RunRecord | Non
         model.load_state_dict(load_checkpoint(folder / CHECKPOINT)["model"])
     model = model.to(torch_device)
     spec = method_spec(record.method)
-    test = _dataset(
-        root, dataset, exp, spec.modality, "test", test_crops, ground_truth_flow=spec.flow_source == "gtflow"
-    )
+    test = _dataset(root, dataset, exp, spec.modality, "test", test_crops, ground_truth_flow=spec.exact_flow)
     scores = evaluate_stream(model, test, device=torch_device, batch_size=2, workers=exp.input.workers,
                              progress=progress)  # fmt: skip
     classes = record.config["classes"]

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
+from pipeline.frame_size import FrameSize
+
 STEPS = ("extract", "tvl1", "shards", "splits")
 
 
@@ -24,7 +26,7 @@ class AllConfig:
     official: Path | None = None  # official split lists (required for hmdb51)
     allow_missing: bool = False
     val_groups: int = 2
-    size: tuple[int, int] | None = None  # extract: frame size (W, H) [default: 340x256 for ucf101/hmdb51]
+    size: FrameSize | None = None  # extract: frame size [default: 340x256 for ucf101/hmdb51]
     short_side: int | None = None  # extract: resize the short side instead
     fps: float | None = None  # extract: resample to this frame rate
 

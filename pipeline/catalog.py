@@ -12,8 +12,7 @@ from typing import NamedTuple
 import splits as split_defs
 from pipeline.atomic import is_temporary
 from pipeline.paths import DatasetPaths, require_utf8_name
-
-VIDEO_SUFFIXES = (".avi", ".mp4", ".mkv", ".webm", ".mov", ".mpg", ".mpeg", ".flv", ".m4v")
+from pipeline.video import VIDEO_EXTENSIONS
 
 
 @dataclass(frozen=True)
@@ -96,7 +95,7 @@ def _from_videos(folder: Path) -> dict[str, VideoEntry]:
     entries: dict[str, VideoEntry] = {}
     for class_dir in sorted(p for p in folder.iterdir() if p.is_dir() and not is_temporary(p)):
         for file in sorted(class_dir.iterdir()):
-            if file.suffix.lower() not in VIDEO_SUFFIXES or is_temporary(file) or file.name.startswith("."):
+            if file.suffix.lower() not in VIDEO_EXTENSIONS or is_temporary(file) or file.name.startswith("."):
                 continue
             require_utf8_name(file)
             if file.stem in entries:

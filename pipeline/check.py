@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
-from pipeline.catalog import VIDEO_SUFFIXES, Definition, VideoEntry, class_of, load_definition
+from pipeline.catalog import Definition, VideoEntry, class_of, load_definition
 from pipeline.official_lists import ListEntry, read_class_ind, read_hmdb_split, read_ucf_list
 from pipeline.paths import DatasetPaths, require_utf8_name
+from pipeline.video import VIDEO_EXTENSIONS
 
 # Published sizes: UCF-101 (Soomro et al., 2012) and HMDB-51 (Kuehne et al., 2011).
 EXPECTED_VIDEOS: dict[str, int] = {"ucf101": 13_320, "hmdb51": 6_766}
@@ -121,7 +122,7 @@ def _layout(paths: DatasetPaths, definition: Definition) -> tuple[list[Problem],
             problems.append(Problem("unknown-class", folder, f"not a class of {definition.dataset}"))
             continue
         videos = sorted(
-            p for p in folder.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES and not p.name.startswith(".")
+            p for p in folder.iterdir() if p.suffix.lower() in VIDEO_EXTENSIONS and not p.name.startswith(".")
         )
         if not videos:
             problems.append(Problem("empty-class", folder, "no video files"))

@@ -11,6 +11,7 @@ from typing import NamedTuple
 
 from pipeline.atomic import atomic_dir
 from pipeline.claim import ClaimedStep, folder_identity, remove_stale_claims
+from pipeline.frame_size import FrameSize
 from pipeline.manifest import ManifestRow, StepSummary, read_manifest
 from pipeline.parallel import ParallelOptions, run_tasks
 from pipeline.paths import DatasetPaths, frame_name
@@ -18,7 +19,7 @@ from pipeline.resume import clean_temporaries, is_done, record_settings
 
 STEP = "extract"
 # TSN and CoViAR resize UCF-101/HMDB-51 frames to 340x256 (w x h) before cropping 224x224.
-DEFAULT_SIZES: dict[str, tuple[int, int]] = {"ucf101": (340, 256), "hmdb51": (340, 256)}
+DEFAULT_SIZES: dict[str, FrameSize] = {"ucf101": FrameSize(340, 256), "hmdb51": FrameSize(340, 256)}
 SETTINGS_FILE = "extract_config.json"
 
 
@@ -29,7 +30,7 @@ class ExtractConfig:
     root: Path = Path("data")
     dataset: str = "synthetic"
     videos: Path | None = None  # default: <root>/<dataset>/videos
-    size: tuple[int, int] | None = None  # (W, H); None = 340x256 for ucf101/hmdb51, native otherwise
+    size: FrameSize | None = None  # None = 340x256 for ucf101/hmdb51, native otherwise
     short_side: int | None = None  # keep aspect, scale the short side to this (instead of size)
     native: bool = False  # keep the decoded size even for ucf101/hmdb51
     fps: float | None = None  # resample to this frame rate; None keeps every decoded frame
@@ -142,13 +143,14 @@ def _settings_record(config: ExtractConfig, settings: FrameSettings) -> dict:
 
 def run_extract(config: ExtractConfig, progress: bool = True) -> StepSummary:
     """Extract the frames of every video of ``config.dataset``; resumes unless ``config.force``."""
-    from pipeline.video import find_videos
+    from pipeline.video import VIDEO_EXTENSIONS, find_videos
 
     paths = DatasetPaths(config.root, config.dataset)
     source = Path(config.videos) if config.videos is not None else paths.videos
     videos = find_videos(source)
     if not videos:
-        raise FileNotFoundError(f"no videos (*.avi, *.mp4, *.mkv, *.webm) under {source}/<Class>/")
+        kinds = ", ".join(f"*{ext}" for ext in VIDEO_EXTENSIONS)
+        raise FileNotFoundError(f"no videos ({kinds}) under {source}/<Class>/")
     options = ParallelOptions(config.workers, config.backend, config.scheduler, progress)
     settings = FrameSettings(
         resolved_size(config), config.short_side, config.fps, config.quality, config.allow_truncated

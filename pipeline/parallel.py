@@ -18,6 +18,7 @@ from typing import Protocol
 
 from pipeline.claim import CONCURRENT_NOTE, Deferred
 from pipeline.manifest import ManifestRow, StepSummary, summarize, write_manifest
+from pipeline.video import VideoError  # no cycle: pipeline.video imports only pipeline.paths
 
 BACKENDS = ("local", "dask")
 FLUSH_SECONDS = 2.0  # rewriting the whole CSV per video would be quadratic on UCF-101's 13k videos
@@ -72,7 +73,7 @@ def guarded(func: Callable[[Task], ManifestRow], task: Task) -> ManifestRow:
     try:
         return func(task)
     except Exception as exc:
-        reason = one_line(exc) if type(exc).__name__ == "VideoError" else one_line(f"{type(exc).__name__}: {exc}")
+        reason = one_line(exc) if isinstance(exc, VideoError) else one_line(f"{type(exc).__name__}: {exc}")
         return ManifestRow(task.video_id, "failed", 0, time.perf_counter() - start, reason)
     finally:
         cv2.setNumThreads(threads)

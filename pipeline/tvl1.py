@@ -294,7 +294,6 @@ def _settings_record(config: TVL1Config) -> dict:
     return record
 
 
-
 def run_tvl1(config: TVL1Config, progress: bool = True) -> StepSummary:
     """TV-L1 flow for every frame folder of ``config.dataset``; resumes unless ``config.force``."""
     check_device(config.device, config.impl)

@@ -25,7 +25,9 @@ import numpy as np
 
 from pipeline.paths import require_utf8_name
 
-VIDEO_EXTENSIONS = (".avi", ".mp4", ".mkv", ".webm")
+# The one list of video file extensions (compared lower-case): what extract decodes, what the splits
+# step lists and what stage 1 reads pairs from. decord (FFmpeg) opens every one of them.
+VIDEO_EXTENSIONS = (".avi", ".mp4", ".mkv", ".webm", ".mov", ".mpg", ".mpeg", ".flv", ".m4v")
 
 
 class VideoError(RuntimeError):

@@ -1,9 +1,11 @@
-"""``ufsn-data all``: stops at the first failing step with one summary; then runs all four steps."""
+"""``ufsn-data all``: stops at the first failing step with one summary; then runs all four steps.
+Every data step: a failure of the data exits 1 with one line, a usage error 2."""
 
 from __future__ import annotations
 
 import shutil
 
+import pytest
 from click.testing import CliRunner
 
 from pipeline.cli import main
@@ -41,3 +43,21 @@ def test_all_stops_at_first_failure_then_completes(tiny_root, tmp_path):
     assert {subsets[v.stem] for v in chosen} == {"test", "train"}  # g01 tested by split 1, g08 trained
     verify = CliRunner().invoke(main, ["verify", "--root", str(tmp_path), "--dataset", "synthetic"])
     assert verify.exit_code == 0 and "0 bad" in verify.output
+
+
+@pytest.mark.parametrize("step", ["extract", "tvl1", "shards", "splits", "check", "verify", "all"])
+def test_data_failures_exit_1_in_every_step(tmp_path, step):
+    (tmp_path / "synthetic" / "videos" / "Empty").mkdir(parents=True)  # a dataset folder with no videos
+    result = CliRunner().invoke(main, [step, "--root", str(tmp_path), "--dataset", "synthetic"])
+    assert result.exit_code == 1, result.output
+    assert isinstance(result.exception, SystemExit) and "Traceback" not in result.output
+    if step != "all":  # `all` prints its summary of steps instead
+        assert result.output.splitlines()[-1].startswith("Error: "), result.output
+
+
+def test_usage_errors_exit_2(tmp_path):
+    (tmp_path / "synthetic" / "videos").mkdir(parents=True)
+    both = ["extract", "--root", str(tmp_path), "--dataset", "synthetic", "--size", "64x64", "--short-side", "32"]
+    result = CliRunner().invoke(main, both)
+    assert result.exit_code == 2 and "choose one of size, short_side and native" in result.output
+    assert CliRunner().invoke(main, ["tvl1", "--root", str(tmp_path)]).exit_code == 2  # --dataset missing

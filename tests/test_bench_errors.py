@@ -152,6 +152,11 @@ def test_supflow_on_real_data_needs_raft_weights(root, tmp_path):
     assert not (root / "synthetic" / "runs").exists()
 
 
+def test_train_nan_loss_is_one_line(root):
+    # lr = nan makes the first SGD step write NaN weights, so the next batch's loss is NaN.
+    _one_line_error(_train(root, "rgb", "--set", "spatial.optim.lr=nan"), "loss became nan")
+
+
 def test_train_flow_without_dataset_or_videos(tmp_path):
     args = ["train-flow", "--root", tmp_path, "--dataset", "ucf101", "--variant", "full", "--no-progress"]
     _one_line_error(_run(args), f"no dataset folder {tmp_path / 'ucf101'}")

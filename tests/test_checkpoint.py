@@ -36,3 +36,19 @@ def test_truncated_and_missing(tmp_path):
         load_checkpoint(tmp_path / "c.pt")
     with pytest.raises(FileNotFoundError, match="nope.pt"):
         load_checkpoint(tmp_path / "nope.pt")
+
+
+def test_one_checkpoint_file_name():
+    # One constant names a run's checkpoint (ufsn/ may not import bench/, so it lives here and bench.runs refers to it).
+    import re
+    from pathlib import Path
+
+    from bench.runs import CHECKPOINT as RUN_CHECKPOINT
+    from ufsn.checkpoint import CHECKPOINT
+
+    assert RUN_CHECKPOINT is CHECKPOINT and CHECKPOINT == "checkpoint.pt"
+    repo = Path(__file__).resolve().parents[1]
+    literal = re.compile(r"""["']checkpoint\.pt["']""")
+    sources = [p for folder in ("ufsn", "bench", "pipeline") for p in sorted((repo / folder).rglob("*.py"))]
+    spelled = [str(p.relative_to(repo)) for p in sources if literal.search(p.read_text(encoding="utf-8"))]
+    assert spelled == ["ufsn/checkpoint.py"]

@@ -3,6 +3,7 @@
 import csv
 import shutil
 
+import click
 import cv2
 import numpy as np
 import pytest
@@ -107,3 +108,19 @@ def test_cli_flow_eval_pairs_dir_and_speed(tiny_run, tmp_path):
     tv = next(line for line in result.output.splitlines() if line.startswith("| tvl1 "))
     assert float(tv.split("|")[3]) < 0.5 and "64x48" in tv  # TV-L1 recovers the 2 px shift
     assert CliRunner().invoke(main, ["flow-eval", "--root", str(tiny_run), "--dataset", "synthetic"]).exit_code != 0
+
+
+def test_one_size_parser_width_then_height():
+    # One WxH parser for every command: a named (width, height), and flow-eval's speed pair is H x W of it.
+    from pipeline.commands.options import parse_size
+    from pipeline.frame_size import FrameSize
+    from ufsn.flow_eval import PairSet, speed_pair
+
+    size = parse_size("64x48")
+    assert size == FrameSize(width=64, height=48) and (size.width, size.height) == (64, 48)
+    img = np.zeros((20, 30, 3), np.uint8)
+    a, b = speed_pair(PairSet([img], [img], [], [], None), size)
+    assert a.shape == b.shape == (48, 64, 3)  # (H, W, 3)
+    for bad in ("64", "64x", "axb", "4x64"):
+        with pytest.raises(click.BadParameter):
+            parse_size(bad)

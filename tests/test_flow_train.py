@@ -64,6 +64,27 @@ def test_bank_matches_ground_truth(tiny_root):
     assert err_gt < 0.7 * err_zero and err_gt < 0.7 * err_swapped
 
 
+def test_stage1_pairs_from_mp4_videos(tiny_root, tmp_path):
+    # An .mp4 dataset must give stage 1 the same pairs as the .avi one (not only ``*/*.avi``).
+    import cv2
+    import numpy as np
+
+    shutil.copytree(tiny_root / "synthetic", tmp_path / "synthetic")
+    paths = DatasetPaths(tmp_path, "synthetic")
+    vid = split_videos(paths, 1, ("test",))[0]
+    avi = next(paths.videos.glob(f"*/{vid}.avi"))
+    frames = load_bank(paths, [vid]).frames[0].permute(0, 2, 3, 1).numpy()  # (T, H, W, 3) RGB
+    writer = cv2.VideoWriter(str(avi.with_suffix(".mp4")), cv2.VideoWriter_fourcc(*"mp4v"), 25.0, frames.shape[2:0:-1])
+    for frame in frames:
+        writer.write(np.ascontiguousarray(frame[..., ::-1]))
+    writer.release()
+    avi.unlink()
+    assert vid in split_videos(paths, 1, ("test",))
+    bank = load_bank(paths, [vid])
+    assert bank.frames.shape == (1, *frames.shape[:1], 3, *frames.shape[1:3]) and bank.pairs == len(frames) - 1
+    assert (bank.frames[0].permute(0, 2, 3, 1).float() - torch.from_numpy(frames).float()).abs().mean() < 12
+
+
 def test_geometric_augmentation_keeps_flow_signs(tiny_root):
     paths = DatasetPaths(tiny_root, "synthetic")
     bank = load_bank(paths, split_videos(paths, 1, ("test",))[:4])
@@ -95,6 +116,22 @@ def test_deterministic_resume_and_checkpoint(tiny_root, tmp_path):
     assert net(torch.rand(1, 3, 32, 32), torch.rand(1, 3, 32, 32)).full.shape == (1, 2, 32, 32)
 
 
+def test_log_epe_only_against_ground_truth(tiny_root, tmp_path):
+    import csv
+
+    # Without ground truth the training-batch EPE is unknown: the column stays empty (not the flow's magnitude).
+    root = tmp_path / "r"
+    shutil.copytree(tiny_root / "synthetic", root / "synthetic", ignore=shutil.ignore_patterns("flow_gt"))
+    train_flow(tiny_cfg(root, steps=2), tmp_path / "nogt", progress=False)
+    rows = list(csv.DictReader((tmp_path / "nogt" / "train_log.csv").open()))
+    assert [r["epe"] for r in rows] == ["", ""] and [r["val_epe"] for r in rows] == ["", ""]
+    assert all(float(r["loss"]) > 0 for r in rows)
+    # With ground truth every variant logs it, one-directional training too (not a 0.0 placeholder).
+    train_flow(tiny_cfg(tiny_root, steps=2, bidirectional=False), tmp_path / "gt", progress=False)
+    rows = list(csv.DictReader((tmp_path / "gt" / "train_log.csv").open()))
+    assert len(rows) == 2 and all(float(r["epe"]) > 0.1 for r in rows)  # the synthetic actors move >= 1 px
+
+
 def test_oracle_and_ablation_variants_train(tiny_root, tmp_path):
     for variant in ("oracle", "nocv-nms"):
         result = train_flow(tiny_cfg(tiny_root, variant=variant, steps=2), tmp_path / variant, progress=False)
@@ -106,6 +143,22 @@ def test_oracle_and_ablation_variants_train(tiny_root, tmp_path):
 def test_non_finite_loss_stops_clearly(tiny_root, tmp_path):
     with pytest.raises(NonFiniteLoss, match="non-finite loss at step 0"):
         train_flow(tiny_cfg(tiny_root, loss=LossConfig(w_diff=float("nan"))), tmp_path / "n", progress=False)
+
+
+def test_stage1_picks_its_device_with_the_one_picker(tiny_root, tmp_path, monkeypatch):
+    import ufsn.flow_train
+
+    asked = []
+
+    def spy(requested="auto"):
+        asked.append(requested)
+        return torch.device("cpu")
+
+    monkeypatch.setattr(ufsn.flow_train, "pick_device", spy)  # ufsn.distributed's, as the streams use
+    with pytest.raises(NonFiniteLoss):  # stops at step 0: only the device choice matters here
+        train_flow(tiny_cfg(tiny_root, device="auto", loss=LossConfig(w_diff=float("nan"))), tmp_path / "d",
+                   progress=False)  # fmt: skip
+    assert asked == ["auto"] and not hasattr(ufsn.flow_train, "resolve_device")
 
 
 def test_cli_train_flow_writes_record_and_refuses_overwrite(tiny_root, tmp_path):
@@ -135,6 +188,23 @@ def test_cli_train_flow_writes_record_and_refuses_overwrite(tiny_root, tmp_path)
     assert load_record(folder).config["steps"] == 1 and load_record(folder).config["net"]["max_displacement"] == 2
     typo = CliRunner().invoke(main, [*args, "--force", "--set", "net.chanels=[8]"])
     assert typo.exit_code != 0 and "[net]: unknown key 'chanels'" in typo.output
+
+
+def test_cli_train_flow_takes_packaged_config_names(tiny_root, tmp_path):
+    # As `train --config tiny` does: a bench/configs name (".toml" optional), not only a path.
+    from bench.cli import main
+    from bench.runs import load_record
+
+    root = tmp_path / "root"
+    shutil.copytree(tiny_root, root)
+    args = ["train-flow", "--root", str(root), "--dataset", "synthetic", "--steps", "1", "--no-progress"]
+    result = CliRunner().invoke(main, [*args, "--config", "flow_tiny"])
+    assert result.exit_code == 0, result.output
+    config = load_record(root / "synthetic" / "runs" / "flow-full-split1").config
+    assert config["lr"] == 4e-4 and config["net"]["channels"] == [8, 12, 16, 24]  # bench/configs/flow_tiny.toml
+    missing = CliRunner().invoke(main, [*args, "--config", "flow_nosuch", "--name", "x"])
+    assert missing.exit_code == 1 and isinstance(missing.exception, SystemExit), missing.output
+    assert missing.output.startswith("Error: ") and "bench/configs" in missing.output
 
 
 def test_motion_crops_land_on_the_moving_patch():

@@ -22,6 +22,9 @@ def test_shapes_and_backward(name):
     cfg = SWITCHES[name]
     torch.manual_seed(0)
     net = FlowNet(cfg)
+    with torch.no_grad():  # the flow heads start at zero, which makes every gradient 0; a trained net has moved
+        for p in net.parameters():
+            p.add_(0.05 * torch.randn_like(p))
     img1, img2 = torch.rand(2, 3, 64, 80), torch.rand(2, 3, 64, 80)
     out = net(img1, img2)
     assert len(out.flows) == len(cfg.decode_levels)
@@ -30,8 +33,10 @@ def test_shapes_and_backward(name):
         assert flow.shape == (2, 2, *size)
     assert out.full.shape == (2, 2, 64, 80)
     (out.full.abs().mean() + sum(f.abs().mean() for f in out.flows)).backward()
-    grads = [p.grad for p in net.parameters() if p.grad is not None]
-    assert grads and all(torch.isfinite(g).all() for g in grads)
+    grads = {n: p.grad for n, p in net.named_parameters() if p.grad is not None}
+    assert grads and all(torch.isfinite(g).all() for g in grads.values())
+    # A check that cannot fail is no check: every parameter that takes part must get a non-zero gradient.
+    assert [n for n, g in grads.items() if not g.abs().sum() > 0] == []
 
 
 def test_default_is_four_level_quarter_resolution():

@@ -87,7 +87,7 @@ def test_name_not_utf8_is_refused_naming_the_path(tmp_path):
     shutil.copy(videos / "v_Archery_g01_c01.avi", os.fsencode(videos) + b"/v_Archery_g01_c\xff.avi")
     shown = f"{videos}/v_Archery_g01_c\\xff.avi"
     result = _run("extract", "--root", str(tmp_path), "--dataset", "ucf101")
-    assert result.exit_code == 2 and f"{shown}: file name is not valid UTF-8; rename the file" in result.output
+    assert result.exit_code == 1 and f"{shown}: file name is not valid UTF-8; rename the file" in result.output
     assert not (tmp_path / "ucf101" / "frames").exists()  # refused before anything was written
     result = _run("splits", "--root", str(tmp_path), "--dataset", "ucf101")
     assert result.exit_code == 1 and f"{shown}: file name is not valid UTF-8" in result.output

@@ -40,6 +40,25 @@ def test_guarded_turns_exceptions_into_failed_rows():
     assert cv2.getNumThreads() == threads  # the caller's OpenCV threads are restored
 
 
+def test_guarded_matches_video_errors_by_class():
+    # A VideoError's message is the manifest reason as it stands; any other exception is prefixed with its type.
+    from pipeline.video import VideoError
+
+    class TruncatedVideo(VideoError):  # a subclass is a VideoError too
+        pass
+
+    class NamedLikeIt(RuntimeError):  # only the class counts, not the name
+        pass
+
+    NamedLikeIt.__name__ = "VideoError"
+
+    def step(task):
+        raise task.fail("truncated: header 9, decoded 4")
+
+    assert guarded(step, FakeTask("v", TruncatedVideo)).error == "truncated: header 9, decoded 4"
+    assert guarded(step, FakeTask("v", NamedLikeIt)).error == "VideoError: truncated: header 9, decoded 4"
+
+
 @pytest.mark.parametrize("workers", [1, 2])
 def test_run_tasks_goes_on_after_failures(tmp_path, workers):
     tasks = [FakeTask(f"v_{i}", i % 3 == 0) for i in range(7)]

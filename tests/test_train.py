@@ -73,6 +73,12 @@ def test_non_finite_loss_stops_with_message(tmp_path):
     assert not (tmp_path / "n.pt").exists()
 
 
+def test_one_non_finite_loss_for_both_trainers():
+    import ufsn.flow_train
+
+    assert ufsn.flow_train.NonFiniteLoss is NonFiniteLoss  # stage 1 and the streams raise the same class
+
+
 def test_predict_keeps_order():
     model = _Toy()
     scores, labels, ids = predict(model, _loader(0), device=torch.device("cpu"), progress=False)

@@ -92,3 +92,17 @@ def test_find_videos_rejects_duplicate_ids(tmp_path):
         find_videos(tmp_path)
     (tmp_path / "B" / "v_same.avi").rename(tmp_path / "B" / "v_other.mp4")
     assert [p.name for p in find_videos(tmp_path)] == ["v_same.avi", "v_other.mp4"]
+
+
+def test_one_list_of_video_extensions(tmp_path):
+    # What the splits step lists as a dataset's videos is what extract finds: one list of extensions.
+    from pipeline.catalog import discover_videos
+    from pipeline.paths import DatasetPaths
+
+    paths = DatasetPaths(tmp_path, "d")
+    for name in ("v_a.avi", "v_b.mp4", "v_c.mov", "v_d.M4V", "notes.txt"):
+        (paths.videos / "A").mkdir(parents=True, exist_ok=True)
+        (paths.videos / "A" / name).write_bytes(b"x")
+    _, listed = discover_videos(paths)
+    assert sorted(listed) == ["v_a", "v_b", "v_c", "v_d"]
+    assert [p.stem for p in find_videos(paths.videos)] == sorted(listed)

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from pipeline.atomic import atomic_write_bytes
+
+if TYPE_CHECKING:
+    import torch
+
+# A run folder's checkpoint (stage 1, the streams, UF-TSN); bench.runs.CHECKPOINT is this name too.
+CHECKPOINT = "checkpoint.pt"
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
@@ -16,6 +20,8 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
 
     A run killed mid-write leaves the previous checkpoint intact and never a truncated one.
     """
+    import torch  # here, so that the name above costs no torch import (bench.runs)
+
     buffer = io.BytesIO()
     torch.save(state, buffer)
     atomic_write_bytes(Path(path), buffer.getvalue())
@@ -23,6 +29,8 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
 
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Load a checkpoint without unpickling arbitrary objects; names the file on failure."""
+    import torch
+
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")

@@ -23,8 +23,10 @@ _GROUP = re.compile(r"_g(\d+)_c\d+$")
 
 
 def list_videos(paths: DatasetPaths) -> dict[str, Path]:
-    """video_id -> video file, for every ``videos/<Class>/*.avi``."""
-    return {p.stem: p for p in sorted(paths.videos.glob("*/*.avi"))}
+    """video_id -> video file, for every ``videos/<Class>/<video>`` that extract would decode; {} without videos."""
+    from pipeline.video import find_videos  # its VIDEO_EXTENSIONS: the same videos as the data steps
+
+    return {p.stem: p for p in find_videos(paths.videos)} if paths.videos.is_dir() else {}
 
 
 def split_videos(paths: DatasetPaths, split: int, subsets: tuple[str, ...]) -> list[str]:
@@ -74,7 +76,7 @@ def load_frames(paths: DatasetPaths, video_id: str, videos: dict[str, Path] | No
         return np.stack(frames)  # (T, H, W, 3)
     videos = videos if videos is not None else list_videos(paths)
     if video_id not in videos:
-        raise FileNotFoundError(f"no frames folder {folder} and no video {video_id}.avi under {paths.videos}")
+        raise FileNotFoundError(f"no frames folder {folder} and no video {video_id}.* under {paths.videos}")
     import decord
 
     reader = decord.VideoReader(str(videos[video_id]))

@@ -16,6 +16,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
+from pipeline.frame_size import FrameSize
 from ufsn.flownet import FlowNet
 
 CLASSICAL = ("tvl1", "dis", "farneback")
@@ -31,7 +32,7 @@ class FlowEvalConfig:
 
     dataset: str = "synthetic"  # dataset name written in the table
     max_pairs: int | None = 400  # evenly spaced subset of the split's pairs (None = all)
-    speed_size: tuple[int, int] = (224, 224)  # (H, W) of the speed measurement
+    speed_size: FrameSize = FrameSize(width=224, height=224)  # of the speed measurement
     speed_seconds: float = 3.0  # minimum timing window per method / batch size
     batches: tuple[int, ...] = (1, 4, 8, 16)  # net batch sizes tried for the best-batch frames/s
     threads: int = 2  # the same CPU threads for every method
@@ -183,12 +184,11 @@ def timed_rate(call: Callable[[], None], items: int, seconds: float) -> float:
             return n * items / elapsed
 
 
-def speed_pair(pairs: PairSet, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """The first pair resized to ``size`` (H, W) for the speed measurement."""
+def speed_pair(pairs: PairSet, size: FrameSize) -> tuple[np.ndarray, np.ndarray]:
+    """The first pair resized to ``size`` for the speed measurement: (H, W, 3) uint8 each."""
     import cv2
 
-    h, w = size
-    return tuple(cv2.resize(img, (w, h), interpolation=cv2.INTER_LINEAR) for img in (pairs.img1[0], pairs.img2[0]))
+    return tuple(cv2.resize(img, tuple(size), interpolation=cv2.INTER_LINEAR) for img in (pairs.img1[0], pairs.img2[0]))
 
 
 def classical_fps(name: str, a: np.ndarray, b: np.ndarray, seconds: float) -> float:
@@ -221,7 +221,8 @@ def evaluate_methods(net: FlowNet | None, pairs: PairSet, cfg: FlowEvalConfig, d
 
 def _common(pairs: PairSet, cfg: FlowEvalConfig) -> dict:
     h, w = pairs.img1[0].shape[:2]
-    return dict(dataset=cfg.dataset, pairs=len(pairs.img1), resolution=f"{cfg.speed_size[1]}x{cfg.speed_size[0]}",
+    speed = cfg.speed_size
+    return dict(dataset=cfg.dataset, pairs=len(pairs.img1), resolution=f"{speed.width}x{speed.height}",
                 eval_size=f"{w}x{h}", threads=cfg.threads)  # fmt: skip
 
 

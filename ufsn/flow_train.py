@@ -21,14 +21,17 @@ import torch
 
 from pipeline.atomic import atomic_write_text
 from pipeline.paths import DatasetPaths
-from ufsn.checkpoint import load_checkpoint, save_checkpoint
+from ufsn.checkpoint import CHECKPOINT, load_checkpoint, save_checkpoint
 from ufsn.config_loader import build
+from ufsn.distributed import pick_device
 from ufsn.flow_augment import geometric, photometric
 from ufsn.flow_data import PairBank, load_bank, split_videos
 from ufsn.flownet import FlowNet, FlowNetConfig, FlowOutput, count_parameters, flownet_config
 from ufsn.losses import LossConfig, endpoint_error, fb_occlusion_mask, supervised_loss, unsupervised_loss
+from ufsn.train import NonFiniteLoss
 from ufsn.variants import VARIANTS
 
+# epe: training-batch EPE (px) against ground truth, empty when the data has none; val_epe likewise.
 LOG_COLUMNS = ("step", "loss", "diff", "census", "smooth", "epe", "lr", "val_epe", "seconds")
 
 
@@ -93,10 +96,6 @@ class FlowTrainConfig:
         return build(cls, d, file=file)
 
 
-class NonFiniteLoss(FloatingPointError):
-    """Raised when the loss becomes NaN or infinite."""
-
-
 class TrainResult(NamedTuple):
     steps: int
     seconds: float
@@ -104,13 +103,6 @@ class TrainResult(NamedTuple):
     device: str
     val_epe: float | None  # last validation EPE (px), None without ground truth
     stopped_early: bool  # the max_minutes budget ended the run
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` -> cuda when available, else cpu."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 def load_estimator(path: Path, device: str | torch.device = "cpu") -> FlowNet:
@@ -142,23 +134,30 @@ def training_batch(bank: PairBank, cfg: FlowTrainConfig, gen: torch.Generator, d
 
 
 def compute_loss(net, cfg: FlowTrainConfig, step: int, img1, img2, flow, noc):
-    """Loss of one (augmented) batch for the configured variant; returns (loss, metrics)."""
+    """Loss of one (augmented) batch for the configured variant; returns (loss, metrics).
+
+    ``flow`` (B, 2, h, w) is the ground truth, or None when the data has none: then ``metrics`` has no
+    ``epe`` (an EPE against a zero stand-in would be the flow's magnitude, not an error).
+    """
     loss_cfg = cfg.loss_at(step)
     if cfg.variant == "oracle":
         return supervised_loss(net(img1, img2), flow, loss_cfg)
     if not cfg.bidirectional:
-        return unsupervised_loss(img1, img2, net(img1, img2), loss_cfg)
-    b = img1.shape[0]
-    fw, bw = _split_output(net(torch.cat([img1, img2]), torch.cat([img2, img1])), b)  # 2B pairs
-    occ_fw = occ_bw = None
-    if 0 <= cfg.occlusion_warmup <= step:
-        with torch.profiler.record_function("loss.occlusion"):
-            occ_fw, occ_bw = fb_occlusion_mask(fw.full, bw.full), fb_occlusion_mask(bw.full, fw.full)
-    loss_fw, m_fw = unsupervised_loss(img1, img2, fw, loss_cfg, occ_fw)
-    loss_bw, m_bw = unsupervised_loss(img2, img1, bw, loss_cfg, occ_bw)
-    metrics = {k: (m_fw[k] + m_bw[k]) / 2 for k in m_fw}
-    metrics["epe"] = endpoint_error(fw.full.detach(), flow).mean().item()
-    return (loss_fw + loss_bw) / 2, metrics
+        fw = net(img1, img2)
+        loss, metrics = unsupervised_loss(img1, img2, fw, loss_cfg)
+    else:
+        b = img1.shape[0]
+        fw, bw = _split_output(net(torch.cat([img1, img2]), torch.cat([img2, img1])), b)  # 2B pairs
+        occ_fw = occ_bw = None
+        if 0 <= cfg.occlusion_warmup <= step:
+            with torch.profiler.record_function("loss.occlusion"):
+                occ_fw, occ_bw = fb_occlusion_mask(fw.full, bw.full), fb_occlusion_mask(bw.full, fw.full)
+        loss_fw, m_fw = unsupervised_loss(img1, img2, fw, loss_cfg, occ_fw)
+        loss_bw, m_bw = unsupervised_loss(img2, img1, bw, loss_cfg, occ_bw)
+        loss, metrics = (loss_fw + loss_bw) / 2, {k: (m_fw[k] + m_bw[k]) / 2 for k in m_fw}
+    if flow is not None:
+        metrics["epe"] = endpoint_error(fw.full.detach(), flow).mean().item()
+    return loss, metrics
 
 
 @torch.no_grad()
@@ -200,7 +199,7 @@ def train_flow(cfg: FlowTrainConfig, run_dir: Path, *, resume: bool = False, pro
     """Train (or resume) stage 1 into ``run_dir``: checkpoint.pt and train_log.csv."""
     from tqdm import tqdm
 
-    device = resolve_device(cfg.device)
+    device = pick_device(cfg.device)
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     paths = DatasetPaths(Path(cfg.root), cfg.dataset)
@@ -222,7 +221,7 @@ def train_flow(cfg: FlowTrainConfig, run_dir: Path, *, resume: bool = False, pro
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    ckpt_path, log_path = run_dir / "checkpoint.pt", run_dir / "train_log.csv"
+    ckpt_path, log_path = run_dir / CHECKPOINT, run_dir / "train_log.csv"
     step, seconds0 = 0, 0.0
     if resume and ckpt_path.is_file():
         state = load_checkpoint(ckpt_path, map_location=device)
@@ -248,6 +247,7 @@ def train_flow(cfg: FlowTrainConfig, run_dir: Path, *, resume: bool = False, pro
         for group in opt.param_groups:
             group["lr"] = lr
         img1, img2, flow, noc = training_batch(bank, cfg, gen, device)
+        flow = flow if bank.flow is not None else None  # zeros stand in for unknown ground truth
         with torch.autocast(device.type, enabled=use_amp):
             loss, metrics = compute_loss(net, cfg, step, img1, img2, flow, noc)
         if not math.isfinite(metrics["loss"]):
@@ -267,9 +267,9 @@ def train_flow(cfg: FlowTrainConfig, run_dir: Path, *, resume: bool = False, pro
         out_of_time = cfg.max_minutes is not None and seconds0 + time.perf_counter() - start > 60 * cfg.max_minutes
         last = step == cfg.steps or out_of_time
         if step % cfg.log_every == 0 or last:
-            row = {
-                k: sum(m.get(k, 0.0) for m in window) / len(window) for k in ("loss", "diff", "census", "smooth", "epe")
-            }
+            row = {k: sum(m.get(k, 0.0) for m in window) / len(window) for k in ("loss", "diff", "census", "smooth")}
+            epes = [m["epe"] for m in window if "epe" in m]
+            row["epe"] = sum(epes) / len(epes) if epes else ""  # empty: no ground truth to measure against
             row.update(step=step, lr=lr, seconds=round(seconds0 + time.perf_counter() - start, 1), val_epe="")
             window = []
             if step % cfg.checkpoint_every == 0 or last:
@@ -277,7 +277,7 @@ def train_flow(cfg: FlowTrainConfig, run_dir: Path, *, resume: bool = False, pro
                     val_epe = row["val_epe"] = validation_epe(net, val_bank, cfg.val_pairs, device)
                 save(val_epe)
             rows.append(row)
-            bar.set_postfix(loss=f"{row['loss']:.3f}", epe=f"{row['epe']:.2f}", val=val_epe)
+            bar.set_postfix(loss=f"{row['loss']:.3f}", epe=f"{row['epe']:.2f}" if epes else "-", val=val_epe)
             _write_log(log_path, rows)
             rows = []
         if out_of_time:

@@ -44,8 +44,8 @@ class EpochStats(NamedTuple):
     extra: dict  # float-valued extras, e.g. {"estimator_grad_norm": ...}
 
 
-class NonFiniteLoss(RuntimeError):
-    """Raised when the loss becomes NaN or infinite; the message says where."""
+class NonFiniteLoss(FloatingPointError):
+    """Raised when a training loss (stage 1, 2 or 3) becomes NaN or infinite; the message says where."""
 
 
 StepFn = Callable[[nn.Module, dict], tuple[torch.Tensor, torch.Tensor, dict]]

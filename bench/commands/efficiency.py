@@ -29,7 +29,8 @@ def efficiency(dataset, size, threads, device, no_raft, seconds, results):
     from pipeline.commands.options import parse_size
 
     if size:
-        width, height = parse_size(size)
+        frame = parse_size(size)
+        width, height = frame.width, frame.height
     else:
         try:
             width = height = input_size(dataset)

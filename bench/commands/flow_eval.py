@@ -6,14 +6,7 @@ from pathlib import Path
 
 import click
 
-
-def parse_size(text: str) -> tuple[int, int]:
-    """``WxH`` -> (H, W)."""
-    try:
-        w, h = (int(x) for x in text.lower().split("x"))
-    except ValueError as exc:
-        raise click.BadParameter(f"expected WxH, got {text!r}") from exc
-    return h, w
+from bench.commands.options import resolve_checkpoint, root_option
 
 
 def write_rows_csv(path: Path, rows) -> None:
@@ -32,26 +25,8 @@ def write_rows_csv(path: Path, rows) -> None:
     atomic_write_text(Path(path), buf.getvalue())
 
 
-def resolve_checkpoint(root: Path, dataset: str, checkpoint: Path | None, run: str | None) -> tuple[Path, Path | None]:
-    """(checkpoint path, run folder or None); exactly one of --checkpoint / --run."""
-    from bench.runs import CHECKPOINT, run_dir
-
-    if (checkpoint is None) == (run is None):
-        raise click.UsageError("give exactly one of --checkpoint and --run")
-    if run is not None:
-        folder = run_dir(root, dataset, run)
-        if not (folder / CHECKPOINT).is_file():
-            variant, _, split = run.removeprefix("flow-").rpartition("-split")
-            raise click.ClickException(
-                f"no checkpoint {folder / CHECKPOINT}; train it with `ufsn-bench train-flow --root {root} "
-                f"--dataset {dataset} --variant {variant or '<variant>'} --split {split or '<k>'}`"
-            )
-        return folder / CHECKPOINT, folder
-    return checkpoint, None
-
-
 @click.command("flow-eval")
-@click.option("--root", type=click.Path(path_type=Path), default=None, help="Data root (default $UFSN_DATA or ./data).")
+@root_option
 @click.option("--dataset", required=True, help="Dataset folder name (its test split gives the pairs).")
 @click.option("--checkpoint", type=click.Path(exists=True, path_type=Path), default=None, help="Stage-1 checkpoint.")
 @click.option("--run", default=None, help="Stage-1 run name (its checkpoint; flow_metrics go into its record).")
@@ -82,9 +57,11 @@ def flow_eval(root, dataset, checkpoint, run, split, subset, pairs_dir, max_pair
     """
     pairs_dir = (*pairs_dir, *more_pairs)
     from bench.runs import update_record
+    from pipeline.commands.options import parse_size
     from pipeline.paths import default_root
+    from ufsn.distributed import pick_device
     from ufsn.flow_eval import FlowEvalConfig, evaluate_methods, flow_metrics, folder_pairs, markdown_table, split_pairs
-    from ufsn.flow_train import load_estimator, resolve_device
+    from ufsn.flow_train import load_estimator
 
     root = root or default_root()
     ckpt, folder = resolve_checkpoint(root, dataset, checkpoint, run)
@@ -93,7 +70,7 @@ def flow_eval(root, dataset, checkpoint, run, split, subset, pairs_dir, max_pair
                          speed_seconds=seconds,
                          with_speed=not no_speed)  # fmt: skip
     pairs = folder_pairs(list(pairs_dir)) if pairs_dir else split_pairs(root, dataset, split, subset, cfg.max_pairs)
-    device = resolve_device("auto")
+    device = pick_device("auto")
     net = load_estimator(ckpt, device)
     rows = list(evaluate_methods(net, pairs, cfg, device))
     click.echo(markdown_table(rows))

@@ -48,3 +48,21 @@ def build_options(root, datasets, splits, results, config, overrides, no_train, 
     return StudyOptions(root=Path(root), datasets=tuple(datasets), splits=split_list, results=Path(results),
                         train=not no_train, config=config, overrides=tuple(overrides), device=device,
                         progress=not no_progress)  # fmt: skip
+
+
+def resolve_checkpoint(root: Path, dataset: str, checkpoint: Path | None, run: str | None) -> tuple[Path, Path | None]:
+    """(checkpoint path, run folder or None); exactly one of --checkpoint / --run."""
+    from bench.runs import CHECKPOINT, run_dir
+
+    if (checkpoint is None) == (run is None):
+        raise click.UsageError("give exactly one of --checkpoint and --run")
+    if run is not None:
+        folder = run_dir(root, dataset, run)
+        if not (folder / CHECKPOINT).is_file():
+            variant, _, split = run.removeprefix("flow-").rpartition("-split")
+            raise click.ClickException(
+                f"no checkpoint {folder / CHECKPOINT}; train it with `ufsn-bench train-flow --root {root} "
+                f"--dataset {dataset} --variant {variant or '<variant>'} --split {split or '<k>'}`"
+            )
+        return folder / CHECKPOINT, folder
+    return checkpoint, None

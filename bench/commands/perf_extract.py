@@ -6,16 +6,18 @@ from pathlib import Path
 
 import click
 
-from pipeline.commands.options import parse_size
-
-REALDATA = Path(__file__).resolve().parents[2].parent / "shared" / "realdata"
+from pipeline.commands.options import parse_size, root_option
 
 
 @click.command("extract")
+@root_option
+@click.option(
+    "--dataset", default="ucf101", show_default=True, help="Dataset whose videos are timed when --videos is not given."
+)
 @click.option(
     "--videos",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
-    help="Folder of <Class>/<video> files [default: ../shared/realdata's UCF-101 and HMDB-51 clips].",
+    help="Folder of <Class>/<video> files [default: ROOT/DATASET/videos].",
 )
 @click.option("--size", default="340x256", show_default=True, help="Frame size WxH on both sides.")
 @click.option("--quality", type=click.IntRange(1, 100), default=95, show_default=True, help="extract's JPEG quality.")
@@ -30,19 +32,21 @@ REALDATA = Path(__file__).resolve().parents[2].parent / "shared" / "realdata"
     show_default=True,
     help="Use every video this many times (symlinks), so per-run fixed costs weigh as little as on a real dataset.",
 )
-def perf_extract(videos, size, quality, workers, repeats, tvl1_pairs, ffmpeg, copies):
+def perf_extract(root, dataset, videos, size, quality, workers, repeats, tvl1_pairs, ffmpeg, copies):
     """Frames/s of extract vs the ffmpeg CLI, and TV-L1 parallel efficiency; prints a table."""
     import tempfile
 
     from bench.perf_extract import PerfExtractConfig, format_table, run_perf_extract
+    from pipeline.paths import DatasetPaths
     from pipeline.video import find_videos
 
     if videos is None:
-        if not REALDATA.is_dir():
-            raise click.UsageError(f"no --videos given and {REALDATA} is absent")
-        sources = sorted(REALDATA.glob("*_videos/*.avi"))
-    else:
-        sources = find_videos(videos)
+        videos = DatasetPaths(root, dataset).videos
+        if not videos.is_dir():
+            raise click.ClickException(f"no videos folder {videos}: give --videos DIR (<Class>/<video> files)")
+    sources = find_videos(videos)
+    if not sources:
+        raise click.ClickException(f"no videos under {videos}/<Class>/")
     with tempfile.TemporaryDirectory(prefix="ufsn-perf-videos-") as tmp:
         videos = Path(tmp)
         for copy in range(copies):

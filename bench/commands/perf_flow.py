@@ -6,9 +6,11 @@ from pathlib import Path
 
 import click
 
+from bench.commands.options import resolve_checkpoint, root_option
+
 
 @click.command("flow")
-@click.option("--root", type=click.Path(path_type=Path), default=None, help="Data root (default $UFSN_DATA or ./data).")
+@root_option
 @click.option("--dataset", default="synthetic", show_default=True, help="Dataset whose first test pair is timed.")
 @click.option("--checkpoint", type=click.Path(exists=True, path_type=Path), default=None, help="Stage-1 checkpoint.")
 @click.option("--run", default=None, help="Stage-1 run name (uses its checkpoint).")
@@ -35,24 +37,25 @@ def perf_flow(root, dataset, checkpoint, run, size, threads, seconds, train_step
     import torch
 
     if train_step:
-        from bench.commands.perf_flow_train import print_train_profile
         from pipeline.paths import default_root
 
-        print_train_profile(root or default_root(), dataset, flow_config, threads, steps)
+        _print_train_profile(root or default_root(), dataset, flow_config, threads, steps)
         return
 
-    from bench.commands.flow_eval import parse_size, resolve_checkpoint
     from bench.flow_profile import benchmark_corr, profile_parts
+    from pipeline.commands.options import parse_size
     from pipeline.paths import default_root
+    from ufsn.distributed import pick_device
     from ufsn.flow_eval import FlowEvalConfig, evaluate_methods, markdown_table, split_pairs, to_tensor
-    from ufsn.flow_train import load_estimator, resolve_device
+    from ufsn.flow_train import load_estimator
 
     root = root or default_root()
     ckpt, _ = resolve_checkpoint(root, dataset, checkpoint, run)
-    device = resolve_device("auto")
+    device = pick_device("auto")
     net = load_estimator(ckpt, device)
-    h, w = parse_size(size)
-    cfg = FlowEvalConfig(dataset=dataset, max_pairs=1, speed_size=(h, w), speed_seconds=seconds, threads=threads)
+    speed_size = parse_size(size)
+    w, h = speed_size.width, speed_size.height
+    cfg = FlowEvalConfig(dataset=dataset, max_pairs=1, speed_size=speed_size, speed_seconds=seconds, threads=threads)
     pairs = split_pairs(root, dataset, 1, "test", 1)
     rows = list(evaluate_methods(net, pairs, cfg, device))
     click.echo(f"## Speed at {w}x{h}, {threads} threads, device {device} (accuracy columns: 1 pair only)\n")
@@ -69,3 +72,41 @@ def perf_flow(root, dataset, checkpoint, run, size, threads, seconds, train_step
     torch.set_num_threads(threads)
     for c in benchmark_corr(8, 32, fh, fw):
         click.echo(f"| {c.form} | {c.forward_ms:.1f} | {c.train_ms:.1f} | {c.extra_mb:.1f} |")
+
+
+def _print_train_profile(root: Path, dataset: str, flow_config: str, threads: int, steps: int) -> None:
+    """Load the config's training pairs, profile the step and print the Markdown table."""
+    import torch
+
+    from bench.flow_train_profile import profile_train_step, step_seconds
+    from bench.inputs import require_dataset
+    from bench.stage1 import load_flow_config
+    from ufsn.distributed import pick_device
+    from ufsn.flow_data import load_bank, split_videos
+
+    cfg = load_flow_config(flow_config, root=str(root), dataset=dataset)
+    paths = require_dataset(root, dataset)
+    torch.set_num_threads(threads)
+    device = pick_device(cfg.device)
+    bank = load_bank(paths, split_videos(paths, cfg.split, ("train",)))
+    parts = profile_train_step(cfg, bank, device, steps=steps)
+    h, w = cfg.crop or tuple(bank.frames.shape[-2:])
+    pairs = cfg.batch_size * (2 if cfg.bidirectional else 1)
+    click.echo(
+        f"## Stage-1 training step: {flow_config} on {dataset}, batch {cfg.batch_size} ({pairs} pairs "
+        f"through the net), {w}x{h} crops, {threads} threads, device {device}, {steps} steps\n"
+    )
+    click.echo("| part | ms/step | share |\n|---|---:|---:|")
+    *rows, convs = parts
+    for p in rows:
+        click.echo(f"| {p.part} | {p.ms:.1f} | {100 * p.share:.0f}% |")
+    click.echo(
+        f"\n{convs.part}: {convs.ms:.1f} ms/step, {100 * convs.share:.0f}% of the step. A change that leaves "
+        f"the convolutions as they are makes the step at most {1 / max(convs.share, 1e-9):.2f}x faster."
+    )
+    loop = step_seconds(cfg, bank, device, "loop", steps)
+    auto = step_seconds(cfg, bank, device, "auto", steps)
+    click.echo(
+        f"\nwhole step, measured alternately in this run: cost volume as the 81-shift loop on every level "
+        f"{1e3 * loop:.1f} ms, default (patch form up to 64 px) {1e3 * auto:.1f} ms: {loop / auto:.2f}x"
+    )

@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import click
 
-from bench.commands.perf_extract import REALDATA
+from bench.commands.options import root_option
+
+# Optional: the rows that need these real pairs and clips are left out when the folder is absent.
+REALDATA = Path(__file__).resolve().parents[2].parent / "shared" / "realdata"
 
 
 @click.command("tvl1")
-@click.option(
-    "--root",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=lambda: os.environ.get("UFSN_DATA", "data"),
-    show_default="$UFSN_DATA or ./data",
-    help="Data root; its synthetic/ split-1 test pairs are compared (the row is left out if absent).",
-)
+@root_option
 @click.option(
     "--realdata",
     type=click.Path(file_okay=False, path_type=Path),

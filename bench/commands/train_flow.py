@@ -2,24 +2,27 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
+from bench.commands.options import root_option
 from ufsn.variants import VARIANTS
 
 DEFAULT_CONFIG = "flow_synthetic.toml"  # in bench/configs
 
 
 @click.command("train-flow")
-@click.option("--root", type=click.Path(path_type=Path), default=None, help="Data root (default $UFSN_DATA or ./data).")
+@root_option
 @click.option("--dataset", required=True, help="Dataset folder name, e.g. synthetic, ucf101.")
 @click.option("--variant", type=click.Choice(list(VARIANTS)), default="full", show_default=True,
               help="full; the seed's ablations nms (w/o multi-scale) and nocv-nms (w/o cost volume & multi-scale); "
                    "oracle (supervised on ground truth).")  # fmt: skip
 @click.option("--split", type=int, default=1, show_default=True, help="Split k (trains on its train subset).")
-@click.option("--config", "config_path", type=click.Path(exists=True, path_type=Path), default=None,
-              help="TOML config (default bench/configs/flow_synthetic.toml).")  # fmt: skip
+@click.option(
+    "--config",
+    "config_path",
+    default=None,
+    help="Stage-1 config: a bench/configs name (e.g. flow_synthetic) or a TOML path [default: flow_synthetic].",
+)
 @click.option("--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE",
               help="Override a config value, e.g. --set net.max_displacement=3 --set loss.census=0.5.")  # fmt: skip
 @click.option("--steps", type=int, default=None, help="Override the number of optimiser steps.")
@@ -34,7 +37,7 @@ def train_flow(root, dataset, variant, split, config_path, overrides, steps, max
     from bench.runs import run_dir
     from bench.stage1 import load_flow_config, train_flow_run
     from pipeline.paths import default_root
-    from ufsn.flow_train import NonFiniteLoss
+    from ufsn.train import NonFiniteLoss
 
     root = root or default_root()
     try:

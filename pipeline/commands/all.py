@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
-from pipeline.commands.options import dataset_option, force_option, root_option, workers_option
+from pipeline.commands.options import (
+    dataset_option,
+    force_option,
+    official_option,
+    parse_bytes,
+    root_option,
+    workers_option,
+)
 from pipeline.commands.parallel_options import backend_options
-from pipeline.commands.shards import parse_bytes
 
 
 @click.command("all")
@@ -17,11 +21,7 @@ from pipeline.commands.shards import parse_bytes
 @workers_option(default=1)
 @backend_options
 @click.option("--shard-size", default="1GiB", show_default=True, help="Bytes of JPEG data per shard.")
-@click.option(
-    "--official",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    help="Official split lists to check against (required for hmdb51).",
-)
+@official_option("Splits: checked against them (required for HMDB-51).")
 @click.option("--allow-missing", is_flag=True, help="Splits: warn instead of failing when a listed video is absent.")
 @click.option("--val-groups", type=click.IntRange(min=0), default=2, show_default=True, help="Splits: val groups.")
 @click.option("--size", help="Extract: frame size WxH [default: 340x256 for ucf101/hmdb51, native otherwise].")

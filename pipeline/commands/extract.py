@@ -16,7 +16,7 @@ from pipeline.commands.parallel_options import backend_options, run_step
 @click.option(
     "--videos",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Folder of <Class>/<video>.{avi,mp4,mkv,webm} [default: ROOT/DATASET/videos].",
+    help="Folder of <Class>/<video>.{avi,mp4,mkv,webm,mov,mpg,mpeg,flv,m4v} [default: ROOT/DATASET/videos].",
 )
 @click.option(
     "--size",
@@ -41,21 +41,20 @@ def extract(root, dataset, videos, size, short_side, fps, quality, allow_truncat
 
     native = size is not None and size.lower() == "native"
     run_step(
-        lambda: run_extract(
-            ExtractConfig(
-                root=root,
-                dataset=dataset,
-                videos=videos,
-                size=None if native else parse_size(size),
-                short_side=short_side,
-                native=native,
-                fps=fps,
-                quality=quality,
-                allow_truncated=allow_truncated,
-                workers=workers,
-                backend=backend,
-                scheduler=scheduler,
-                force=force,
-            )
-        )
+        lambda: ExtractConfig(
+            root=root,
+            dataset=dataset,
+            videos=videos,
+            size=None if native else parse_size(size),
+            short_side=short_side,
+            native=native,
+            fps=fps,
+            quality=quality,
+            allow_truncated=allow_truncated,
+            workers=workers,
+            backend=backend,
+            scheduler=scheduler,
+            force=force,
+        ),
+        run_extract,
     )

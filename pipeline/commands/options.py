@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from pipeline.frame_size import FrameSize
 from pipeline.paths import DATA_ENV, default_root
 
 
@@ -58,8 +59,8 @@ def force_option(func):
     return click.option("--force", is_flag=True, help="Redo items that are already done.")(func)
 
 
-def parse_size(text: str | None) -> tuple[int, int] | None:
-    """``'340x256'`` -> ``(340, 256)`` (width, height); None stays None."""
+def parse_size(text: str | None) -> FrameSize | None:
+    """``'340x256'`` -> ``FrameSize(width=340, height=256)``; None stays None. The one WxH parser of every command."""
     if text is None:
         return None
     try:
@@ -68,4 +69,18 @@ def parse_size(text: str | None) -> tuple[int, int] | None:
         raise click.BadParameter(f"expected WxH such as 340x256, got {text!r}") from None
     if width < 8 or height < 8:
         raise click.BadParameter(f"size must be at least 8x8, got {text!r}")
-    return width, height
+    return FrameSize(width, height)
+
+
+def parse_bytes(text: str) -> int:
+    """``'1GiB'``, ``'500M'``, ``'4096'`` -> bytes (binary units: K = 1024)."""
+    units = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+    cleaned = text.strip().upper().removesuffix("B").removesuffix("I")
+    number, unit = (cleaned[:-1], cleaned[-1]) if cleaned[-1:] in units and cleaned[-1:] else (cleaned, "")
+    try:
+        value = int(float(number) * units[unit])
+    except ValueError:
+        raise click.BadParameter(f"expected a size such as 1GiB, 500MiB or 4096, got {text!r}") from None
+    if value < 1:
+        raise click.BadParameter(f"size must be positive, got {text!r}")
+    return value

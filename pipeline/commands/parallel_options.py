@@ -22,17 +22,21 @@ def backend_options(func):
     )(func)
 
 
-def run_step(step) -> None:
-    """Run ``step()`` (build the config, run the batch step) and report like every per-video command.
+def run_step(make_config, run) -> None:
+    """Build the step's config with ``make_config()``, ``run(config)`` it and report like every data command.
 
-    Bad options or inputs are usage errors; an output folder that cannot be made or written (OSError)
-    or a device error (RuntimeError) is a one-line message, not a traceback. Then :func:`finish`.
+    Exit codes as in every ``ufsn-data`` command: options that contradict each other (the config refuses
+    them) are a usage error, exit 2; a failure of the data or the disk (no videos, a bad file name,
+    settings that differ from the existing output, an unwritable folder, a missing device) is a one-line
+    error, exit 1. Then :func:`finish`.
     """
     try:
-        summary = step()
-    except (ValueError, FileNotFoundError) as exc:
+        config = make_config()
+    except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
-    except (OSError, RuntimeError) as exc:
+    try:
+        summary = run(config)
+    except (OSError, ValueError, RuntimeError) as exc:
         raise click.ClickException(str(exc)) from exc
     finish(summary)
 

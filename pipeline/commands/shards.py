@@ -4,21 +4,7 @@ from __future__ import annotations
 
 import click
 
-from pipeline.commands.options import dataset_option, force_option, root_option
-
-
-def parse_bytes(text: str) -> int:
-    """``'1GiB'``, ``'500M'``, ``'4096'`` -> bytes (binary units: K = 1024)."""
-    units = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
-    cleaned = text.strip().upper().removesuffix("B").removesuffix("I")
-    number, unit = (cleaned[:-1], cleaned[-1]) if cleaned[-1:] in units and cleaned[-1:] else (cleaned, "")
-    try:
-        value = int(float(number) * units[unit])
-    except ValueError:
-        raise click.BadParameter(f"expected a size such as 1GiB, 500MiB or 4096, got {text!r}") from None
-    if value < 1:
-        raise click.BadParameter(f"size must be positive, got {text!r}")
-    return value
+from pipeline.commands.options import dataset_option, force_option, parse_bytes, root_option
 
 
 @click.command("shards")

@@ -112,22 +112,21 @@ def tvl1(root, dataset, bound, fmt, quality, device, impl, batch, compile_, work
     from pipeline.tvl1 import TVL1Config, TVL1Params, run_tvl1
 
     run_step(
-        lambda: run_tvl1(
-            TVL1Config(
-                root=root,
-                dataset=dataset,
-                params=TVL1Params(**params),
-                bound=bound,
-                format=fmt,
-                quality=quality,
-                device=device,
-                impl=impl,
-                batch=batch,
-                compile=compile_,
-                workers=workers,
-                backend=backend,
-                scheduler=scheduler,
-                force=force,
-            )
-        )
+        lambda: TVL1Config(
+            root=root,
+            dataset=dataset,
+            params=TVL1Params(**params),
+            bound=bound,
+            format=fmt,
+            quality=quality,
+            device=device,
+            impl=impl,
+            batch=batch,
+            compile=compile_,
+            workers=workers,
+            backend=backend,
+            scheduler=scheduler,
+            force=force,
+        ),
+        run_tvl1,
     )
