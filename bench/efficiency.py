@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from bench.timing import measure
-from ufsn.variants import VARIANTS
+from ufsn.flow.variants import VARIANTS
 
 RAFT_MIN_SIZE = 128  # RAFT's correlation pyramid needs feature maps >= 16 at stride 8
 
@@ -40,7 +40,7 @@ class EfficiencyConfig:
 
 def sample_pair(width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
     """A textured moving RGB pair (H, W, 3) uint8 from the synthetic renderer, at the requested size."""
-    from pipeline.synth import class_table, preset, render_clip
+    from pipeline.synth.dataset import class_table, preset, render_clip
 
     cfg = preset("tiny", width=width, height=height, frames=2)
     frames = render_clip(cfg, class_table(cfg.families, cfg.motions)[0], 1, 1).frames
@@ -50,7 +50,7 @@ def sample_pair(width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
 def _opencv_rows(pair, config: EfficiencyConfig) -> list[dict]:
     import cv2
 
-    from pipeline.tvl1 import TVL1Params, compute_tvl1
+    from pipeline.steps.tvl1 import TVL1Params, compute_tvl1
 
     cv2.setNumThreads(config.threads)
     g0, g1 = (cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in pair)
@@ -84,7 +84,7 @@ def _net_speed(net, make_inputs, config: EfficiencyConfig, device) -> tuple[floa
 def _uf_rows(config: EfficiencyConfig, device) -> list[dict]:
     import torch
 
-    from ufsn.flownet import FlowNet, FlowNetConfig, count_macs, count_parameters
+    from ufsn.flow.net import FlowNet, FlowNetConfig, count_macs, count_parameters
 
     rows = []
     for label, overrides in UF_VARIANTS.items():

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from ufsn.config_loader import ConfigError, apply_override, build, read_toml
-from ufsn.train import OptimConfig
-from ufsn.tsn import StreamConfig
+from ufsn.tsn.streams import StreamConfig
+from ufsn.tsn.train import OptimConfig
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,8 @@ import numpy as np
 import torch
 
 from bench.runs import CHECKPOINT, load_record, run_dir
-from pipeline.flowcode import dequantize_flow
-from ufsn.flowviz import flow_to_color
+from pipeline.storage.flowcode import dequantize_flow
+from ufsn.flow.viz import flow_to_color
 
 
 def _decode(blob: bytes, flags: int) -> np.ndarray:
@@ -42,7 +42,7 @@ def _net_flow(estimator, a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def run_estimator(root: Path, dataset: str, name: str):
     """The flow estimator inside a trained run (stage-3 UF-TSN, supflow oracle, or a stage-1 run); None if absent."""
     from ufsn.checkpoint import load_checkpoint
-    from ufsn.flownet import FlowNet, flownet_config
+    from ufsn.flow.net import FlowNet, flownet_config
 
     folder = run_dir(root, dataset, name)
     if not (folder / CHECKPOINT).is_file():
@@ -50,7 +50,7 @@ def run_estimator(root: Path, dataset: str, name: str):
     record = load_record(folder)
     state = load_checkpoint(folder / CHECKPOINT)
     if record.method.startswith("flow-"):
-        from ufsn.flow_train import load_estimator
+        from ufsn.flow.train import load_estimator
 
         return load_estimator(folder / CHECKPOINT)
     if "flow_net" not in record.config:
@@ -67,8 +67,8 @@ def flow_panel(root: Path, dataset: str, split: int, video_ids: list[str], out: 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from pipeline.paths import DatasetPaths
-    from ufsn.data import open_reader
+    from pipeline.storage.paths import DatasetPaths
+    from ufsn.tsn.data import open_reader
 
     paths = DatasetPaths(Path(root), dataset)
     reader = open_reader(root, dataset, "shards" if (paths.shards / "index.csv").is_file() else "frames")

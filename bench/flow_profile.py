@@ -8,8 +8,8 @@ from typing import NamedTuple
 
 import torch
 
-from ufsn.corr import cost_volume, cost_volume_loop, cost_volume_unfold
-from ufsn.flownet import FlowNet
+from ufsn.flow.corr import cost_volume, cost_volume_loop, cost_volume_unfold
+from ufsn.flow.net import FlowNet
 
 
 class PartTime(NamedTuple):

@@ -1,9 +1,9 @@
 """Where a stage-1 training step's time goes: data and augmentation, forward, each loss term, backward, optimiser.
 
-The step is the one ``ufsn.flow_train.train_flow`` runs (same sampling, augmentation, ``compute_loss``,
+The step is the one ``ufsn.flow.train.train_flow`` runs (same sampling, augmentation, ``compute_loss``,
 clipping and Adam), on the dataset's training pairs, after warm-up steps. Phases are timed with the
 wall clock (CUDA synchronised); the forward time of each loss term comes from ``torch.profiler`` labels
-placed in ``ufsn.losses.level_terms`` (``loss.warp``, ``loss.photometric``, ``loss.census``,
+placed in ``ufsn.flow.losses.level_terms`` (``loss.warp``, ``loss.photometric``, ``loss.census``,
 ``loss.smoothness``) and ``compute_loss`` (``loss.occlusion``), from a second, profiled pass.
 """
 
@@ -34,7 +34,7 @@ def _sync(device: torch.device) -> None:
 
 def _steps(cfg, bank, net, opt, gen, device, first: int, count: int, totals: dict | None) -> None:
     """Run ``count`` training steps from step ``first``, adding each phase's seconds into ``totals``."""
-    from ufsn.flow_train import compute_loss, training_batch
+    from ufsn.flow.train import compute_loss, training_batch
 
     def mark(name, since):
         _sync(device)
@@ -59,7 +59,7 @@ def _steps(cfg, bank, net, opt, gen, device, first: int, count: int, totals: dic
 
 
 def _setup(cfg, device: torch.device, corr_form: str):
-    from ufsn.flownet import FlowNet
+    from ufsn.flow.net import FlowNet
 
     torch.manual_seed(cfg.seed)
     net = FlowNet(cfg.resolved_net()).to(device).train()

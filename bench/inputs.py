@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from pipeline.paths import DatasetPaths
-from pipeline.splits import SUBSETS, SplitRow, read_split
+from pipeline.steps.splits import SUBSETS, SplitRow, read_split
+from pipeline.storage.paths import DatasetPaths
 
 
 class InputError(FileNotFoundError):
@@ -85,7 +85,7 @@ def require_clips(root: Path, dataset: str, source: str, rows: Sequence[SplitRow
         missing = [v for v in ids if not paths.flow_gt_npz(v).is_file()]
         where, command = paths.flow_gt, "ufsn-data synth (ground-truth flow exists only for the synthetic set)"
     elif source == "shards":
-        from pipeline.shard_reader import read_index
+        from pipeline.readers.shard import read_index
 
         index = {row.video_id: row for row in read_index(paths.shards / "index.csv")}
         if modality == "flow":
@@ -113,7 +113,7 @@ def resolve_pretraining(exp, streams: Sequence[str]):
     activations explode: a random ResNet-152 gave a first-batch loss of 1.7e7), with a note for the record."""
     from dataclasses import replace
 
-    from ufsn.backbones import resolve_weights
+    from ufsn.tsn.backbones import resolve_weights
 
     notes = []
     for stream in streams:
@@ -127,7 +127,7 @@ def resolve_pretraining(exp, streams: Sequence[str]):
 
 def require_raft_weights(path: str) -> None:
     """Refuse ``supflow`` on real data before training when RAFT-small's weights are not on this machine."""
-    from ufsn.supervised_flow import raft_weights_file, raft_weights_help
+    from ufsn.flow.supervised import raft_weights_file, raft_weights_help
 
     file = raft_weights_file(path)
     if not file.is_file():

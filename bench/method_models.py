@@ -20,21 +20,21 @@ if TYPE_CHECKING:
 
 def spatial_stream(config: ExperimentConfig, classes: int, estimator=None):
     """The RGB stream (TSNStream); ``estimator`` is unused (every builder takes one)."""
-    from ufsn.tsn import TSNStream
+    from ufsn.tsn.streams import TSNStream
 
     return TSNStream(replace(config.spatial, num_classes=classes, in_channels=3))
 
 
 def temporal_classifier(config: ExperimentConfig, classes: int, estimator=None):
     """The ResNet over 2L stacked flow channels (cross-modality initialised); ``estimator`` is unused."""
-    from ufsn.tsn import TSNStream
+    from ufsn.tsn.streams import TSNStream
 
     return TSNStream(replace(config.temporal, num_classes=classes, in_channels=2 * config.input.flow_pairs))
 
 
 def embedded_stream(config: ExperimentConfig, classes: int, estimator):
     """UF-TSN temporal stream: ``estimator`` (FlowNet or RAFT) -> TV-L1 code -> temporal classifier."""
-    from ufsn.uf_stream import EmbeddedFlowStream
+    from ufsn.tsn.embedded import EmbeddedFlowStream
 
     return EmbeddedFlowStream(estimator, temporal_classifier(config, classes))
 
@@ -103,6 +103,6 @@ def supervised_source(config: ExperimentConfig, dataset: str) -> str:
 def load_flow_estimator(run_folder: Path, device):
     """The FlowNet of a stage-1 run (its checkpoint)."""
     from ufsn.checkpoint import CHECKPOINT
-    from ufsn.flow_train import load_estimator
+    from ufsn.flow.train import load_estimator
 
     return load_estimator(Path(run_folder) / CHECKPOINT, device)

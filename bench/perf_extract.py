@@ -22,10 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
-from pipeline.extract import ExtractConfig, run_extract
 from pipeline.frame_size import FrameSize
-from pipeline.tvl1 import TVL1Config, run_tvl1
-from pipeline.video import find_videos
+from pipeline.readers.video import find_videos
+from pipeline.steps.extract import ExtractConfig, run_extract
+from pipeline.steps.tvl1 import TVL1Config, run_tvl1
 
 QSCALES = (1, 2, 3, 4, 5)  # ffmpeg MJPEG qscale candidates (1 needs -qmin 1)
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
-from pipeline.paths import DatasetPaths
+from pipeline.storage.paths import DatasetPaths
 
 SOURCES = ("frames", "shards")
 
@@ -82,7 +82,7 @@ def clips_per_second(config: LoaderBenchConfig, source: str, modality: str, vide
     """Time ``passes`` passes over ``videos`` through one DataLoader (one worker start-up); returns clips/s."""
     import torch
 
-    from ufsn.data import ClipConfig, ClipDataset, open_reader, worker_init
+    from ufsn.tsn.data import ClipConfig, ClipDataset, open_reader, worker_init
 
     dataset = ClipDataset(
         open_reader(config.root, config.dataset, source),
@@ -102,7 +102,7 @@ def clips_per_second(config: LoaderBenchConfig, source: str, modality: str, vide
 
 def run_loader_bench(config: LoaderBenchConfig) -> tuple[list[Measurement], dict[str, Footprint]]:
     """Warm and cold clips/s of every source and modality, and each source's disk footprint."""
-    from pipeline.shard_reader import read_index
+    from pipeline.readers.shard import read_index
 
     paths = DatasetPaths(Path(config.root), config.dataset)
     index = read_index(paths.shards / "index.csv")

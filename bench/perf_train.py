@@ -1,7 +1,7 @@
 """Training throughput for planning runs: clips/s of each training step at the config's input, beside the
 shard loader's clips/s, the full study's time on this hardware from those rates, and DDP scaling.
 
-Every model step is the real one (``ufsn.train.train_one_epoch``: forward, loss, backward, gradient
+Every model step is the real one (``ufsn.tsn.train.train_one_epoch``: forward, loss, backward, gradient
 clipping, optimiser step; AMP on CUDA) on random inputs of the config's shape, after one warm-up step.
 Weights are random: speed does not depend on them.
 """
@@ -75,7 +75,7 @@ def seconds_per_step(model, batch: dict, optim, device, steps: int, step_fn=None
     """Mean wall time of ``steps`` real training steps on ``batch`` after one warm-up step."""
     import torch
 
-    from ufsn.train import classification_step, make_optimizer, train_one_epoch
+    from ufsn.tsn.train import classification_step, make_optimizer, train_one_epoch
 
     model = model.to(device)
     optimizer = make_optimizer(model, optim)
@@ -96,8 +96,8 @@ def stage1_seconds_per_step(flow_cfg, device, steps: int) -> float:
     """Mean wall time of a stage-1 step (bidirectional unsupervised loss, Adam) at the flow config's crop."""
     import torch
 
-    from ufsn.flow_train import compute_loss
-    from ufsn.flownet import FlowNet
+    from ufsn.flow.net import FlowNet
+    from ufsn.flow.train import compute_loss
 
     net = FlowNet(flow_cfg.resolved_net()).to(device).train()
     optimizer = torch.optim.Adam(net.parameters(), lr=flow_cfg.lr)
@@ -130,8 +130,8 @@ def loader_clips_per_second(root: Path, dataset: str, modality: str, segments: i
                             workers: int) -> float | None:  # fmt: skip
     """Clips/s of the training DataLoader over the dataset's shards (warm), or None without shards."""
     from bench.perf_loader import LoaderBenchConfig, clips_per_second
-    from pipeline.paths import DatasetPaths
-    from pipeline.shard_reader import read_index
+    from pipeline.readers.shard import read_index
+    from pipeline.storage.paths import DatasetPaths
 
     index = DatasetPaths(Path(root), dataset).shards / "index.csv"
     if not index.is_file():
@@ -162,8 +162,8 @@ def measure_stages(config: PerfTrainConfig) -> tuple[list[StageRate], dict]:
     from bench.method_models import embedded_stream, spatial_stream, temporal_classifier
     from bench.stage1 import load_flow_config
     from ufsn.distributed import pick_device
-    from ufsn.flownet import FlowNet
-    from ufsn.stages import end_to_end_step
+    from ufsn.flow.net import FlowNet
+    from ufsn.tsn.stages import end_to_end_step
     from ufsn.workers import capped_workers
 
     exp = load_experiment(config.config or config.dataset)

@@ -1,4 +1,4 @@
-"""OpenCV's Dual TV-L1 against the PyTorch port (pipeline.tvl1_torch) on the same pairs: accuracy and speed.
+"""OpenCV's Dual TV-L1 against the PyTorch port (pipeline.steps.tvl1_torch) on the same pairs: accuracy and speed.
 
 Accuracy: EPE against ground truth for both on the synthetic set's test pairs and the Middlebury pairs of
 ../shared/realdata/flow_gt, with 95% bootstrap intervals over pairs, the torch / OpenCV EPE ratio with a
@@ -22,8 +22,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from pipeline.tvl1 import TVL1Params
-from ufsn.flow_eval import gray as _grey
+from pipeline.steps.tvl1 import TVL1Params
+from ufsn.flow.evaluate import gray as _grey
 
 UCF_SIZE = (256, 340)  # (H, W): the frame size of the UCF-101 / HMDB-51 pipeline
 
@@ -72,14 +72,14 @@ class GreyPairs(NamedTuple):
 
 
 def middlebury_pairs(realdata: Path) -> GreyPairs:
-    from ufsn.flow_eval import folder_pairs
+    from ufsn.flow.evaluate import folder_pairs
 
     pairs = folder_pairs(sorted((realdata / "flow_gt").glob("middlebury_*")))
     return GreyPairs([_grey(a) for a in pairs.img1], [_grey(b) for b in pairs.img2], pairs.flow, pairs.valid)
 
 
 def synthetic_pairs(root: Path, count: int) -> GreyPairs:
-    from ufsn.flow_eval import split_pairs
+    from ufsn.flow.evaluate import split_pairs
 
     pairs = split_pairs(root, "synthetic", 1, "test", count)
     valid = pairs.noc if pairs.noc is not None else pairs.valid  # occluded pixels have no matching intensity
@@ -111,14 +111,14 @@ def ucf_pairs(realdata: Path, per_clip: int) -> GreyPairs:
 
 
 def opencv_flows(pairs: GreyPairs, params: TVL1Params) -> list[np.ndarray]:
-    from pipeline.tvl1 import compute_tvl1
+    from pipeline.steps.tvl1 import compute_tvl1
 
     return [compute_tvl1(a, b, params) for a, b in zip(pairs.first, pairs.second, strict=True)]
 
 
 def torch_flows(pairs: GreyPairs, params: TVL1Params, device: str, compile: bool, batch: int) -> list[np.ndarray]:
     """Flows of every pair; runs of consecutive pairs of one size go in batches of up to ``batch``."""
-    from pipeline.tvl1_torch import tvl1_flow_numpy
+    from pipeline.steps.tvl1_torch import tvl1_flow_numpy
 
     out: list[np.ndarray] = []
     i = 0

@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pipeline.atomic import atomic_write_text, remove_stale_temporaries
-from pipeline.paths import DatasetPaths
+from pipeline.storage.atomic import atomic_write_text, remove_stale_temporaries
+from pipeline.storage.paths import DatasetPaths
 from ufsn.checkpoint import CHECKPOINT  # noqa: F401  (the run's checkpoint: one name for ufsn/ and bench/)
 
 RECORD = "record.json"

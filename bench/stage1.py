@@ -16,7 +16,7 @@ def flow_run_name(variant: str, split: int) -> str:
 def load_flow_config(name_or_path: str | Path | None, overrides: tuple[str, ...] = (), **fields):
     """FlowTrainConfig from a TOML file (top-level keys, ``[net]``, ``[loss]``), ``--set`` overrides
     (``net.levels=5``), then ``fields`` (None ignored); errors name the file, section and key."""
-    from ufsn.flow_train import FlowTrainConfig
+    from ufsn.flow.train import FlowTrainConfig
 
     data, where = {}, "stage-1 config"
     if name_or_path is not None:
@@ -32,8 +32,8 @@ def train_flow_run(config, *, name: str | None = None, resume: bool = False, for
                    progress: bool = True) -> RunRecord:  # fmt: skip
     """Train stage 1 with ``config`` (a FlowTrainConfig) into its run folder and write record.json."""
     from bench.inputs import require_dataset
-    from ufsn.flow_data import split_videos
-    from ufsn.flow_train import train_flow
+    from ufsn.flow.data import split_videos
+    from ufsn.flow.train import train_flow
 
     paths = require_dataset(config.root, config.dataset)
     if not split_videos(paths, config.split, ("train",)):  # checked before a run folder is made

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from bench.runs import CHECKPOINT, RunRecord, list_runs, run_dir, update_record
 from bench.tables import Measured
-from ufsn.variants import VARIANTS
+from ufsn.flow.variants import VARIANTS
 
 COMPARE_METHODS = ("rgb", "tvl1", "supflow", "ufsn")
 ABLATION_METHODS = ("tvl1", "supflow", "ufsn-nocv-nms", "ufsn-nms", "ufsn")
@@ -89,7 +89,7 @@ def require_some_runs(opts: StudyOptions, methods: tuple[str, ...]) -> list[str]
 
 def has_ground_truth(root: Path, dataset: str) -> bool:
     """True for datasets with exact flow (``flow_gt/``: the synthetic set): EPEs and the gtflow row exist there."""
-    from pipeline.paths import DatasetPaths
+    from pipeline.storage.paths import DatasetPaths
 
     return DatasetPaths(root, dataset).flow_gt.is_dir()
 
@@ -97,8 +97,8 @@ def has_ground_truth(root: Path, dataset: str) -> bool:
 def ensure_flow_eval(opts: StudyOptions, max_pairs: int = 400) -> None:
     """EPE on the test split of every stage-1 run that lacks it (datasets with ground truth only)."""
     from ufsn.distributed import pick_device
-    from ufsn.flow_eval import FlowEvalConfig, flow_metrics, reference_rows, split_pairs, uf_row
-    from ufsn.flow_train import load_estimator
+    from ufsn.flow.evaluate import FlowEvalConfig, flow_metrics, reference_rows, split_pairs, uf_row
+    from ufsn.flow.train import load_estimator
 
     for dataset in filter(lambda d: has_ground_truth(opts.root, d), opts.datasets):
         cfg = FlowEvalConfig(dataset=dataset, max_pairs=max_pairs, with_speed=False)

@@ -211,7 +211,7 @@ def _latex_escape(text: str) -> str:
 
 def write_table(table: pd.DataFrame, folder: Path, name: str, caption: str) -> dict[str, Path]:
     """Write ``name``.csv/.tex/.md into ``folder`` atomically; return the paths."""
-    from pipeline.atomic import atomic_write_text
+    from pipeline.storage.atomic import atomic_write_text
 
     folder = Path(folder)
     paths = {ext: folder / f"{name}.{ext}" for ext in ("csv", "tex", "md")}

@@ -12,7 +12,7 @@ from bench.inputs import resolve_source
 from bench.method_models import MethodSpec, load_flow_estimator, method_spec, supervised_source
 from bench.runs import CHECKPOINT, RunRecord, git_commit, load_record, now_iso, prepare_run, run_dir, write_record
 from bench.stage1 import ensure_flow_run, flow_run_name
-from pipeline.paths import DatasetPaths
+from pipeline.storage.paths import DatasetPaths
 
 SPATIAL_RUN = "rgb-split{split}"
 
@@ -37,7 +37,7 @@ class TrainOptions:
 
 
 def _num_classes(root: Path, dataset: str, split: int) -> int:
-    from pipeline.splits import read_split
+    from pipeline.steps.splits import read_split
 
     rows = read_split(DatasetPaths(Path(root), dataset).split_csv(split))
     return max(r.label for r in rows) + 1
@@ -46,8 +46,8 @@ def _num_classes(root: Path, dataset: str, split: int) -> int:
 def _dataset(root, dataset, exp: ExperimentConfig, modality: str, mode: str, test_crops: int | None = None,
              ground_truth_flow: bool = False):  # fmt: skip
     """The train or test ClipDataset; ``ground_truth_flow`` serves exact flow codes instead of TV-L1's."""
-    from pipeline.gt_flow_reader import GroundTruthFlowReader
-    from ufsn.data import ClipConfig, split_dataset
+    from pipeline.readers.gt_flow import GroundTruthFlowReader
+    from ufsn.tsn.data import ClipConfig, split_dataset
 
     crops = test_crops or (10 if exp.input.test_crops == "ten" else 1)
     clip = ClipConfig(modality=modality, mode=mode, segments=exp.input.segments, new_length=exp.input.flow_pairs,
@@ -63,7 +63,7 @@ def _estimator(opts: TrainOptions, exp: ExperimentConfig, spec: MethodSpec, devi
     """(estimator, description) of the flow source that ``spec``'s temporal stream embeds."""
     supervised = spec.flow_source == "supervised"
     if supervised and supervised_source(exp, opts.dataset) == "raft_small":
-        from ufsn.supervised_flow import load_raft_small
+        from ufsn.flow.supervised import load_raft_small
 
         return load_raft_small(opts.flow_weights or exp.ufsn.flow_weights).to(device), {"supervised_flow": "raft_small"}
     folder = ensure_flow_run(opts.root, opts.dataset, spec.flow_variant, exp.split, exp.ufsn.flow_config,
@@ -84,7 +84,7 @@ def train_method(opts: TrainOptions) -> RunRecord | None:
     import torch
 
     from ufsn.distributed import init_distributed
-    from ufsn.stages import end_to_end_step, estimator_grad_norm, train_stream
+    from ufsn.tsn.stages import end_to_end_step, estimator_grad_norm, train_stream
 
     spec = method_spec(opts.method)
     exp = with_split(load_experiment(opts.config, opts.overrides), opts.split)
@@ -149,7 +149,7 @@ def _preflight(opts: TrainOptions, exp: ExperimentConfig, spec) -> tuple[Experim
     from ufsn.workers import capped_workers, worker_cap_note
 
     if spec.exact_flow:  # the reader says that only the synthetic set has exact flow
-        from pipeline.gt_flow_reader import GroundTruthFlowReader
+        from pipeline.readers.gt_flow import GroundTruthFlowReader
 
         GroundTruthFlowReader(Path(opts.root), opts.dataset)
     train_rows = require_split(opts.root, opts.dataset, exp.split, exp.train_subsets)
@@ -182,16 +182,16 @@ def _stage2(opts: TrainOptions, exp: ExperimentConfig, model, folder: Path, ctx,
     import shutil
 
     from ufsn.checkpoint import load_checkpoint
-    from ufsn.data import ClipConfig, ClipDataset, open_reader
-    from ufsn.flow_cache import MixedReader, write_flow_cache
-    from ufsn.stages import train_stream
+    from ufsn.tsn.data import ClipConfig, ClipDataset, open_reader
+    from ufsn.tsn.flow_cache import MixedReader, write_flow_cache
+    from ufsn.tsn.stages import train_stream
 
     checkpoint = folder / "checkpoint-stage2.pt"
     finished = checkpoint.is_file() and load_checkpoint(checkpoint)["epoch"] >= exp.ufsn.stage2.epochs
     data = None
     if not finished:
-        from pipeline.folder_reader import FolderReader
-        from pipeline.splits import read_split
+        from pipeline.readers.folder import FolderReader
+        from pipeline.steps.splits import read_split
 
         rows = read_split(DatasetPaths(Path(opts.root), opts.dataset).split_csv(exp.split), exp.train_subsets)
         source = resolve_source(opts.root, opts.dataset, exp.input.source)
@@ -261,11 +261,11 @@ def _rebuild(record: RunRecord):
     if spec.embeds_estimator and record.config.get("supervised_flow") == "raft_small":
         from torchvision.models.optical_flow import raft_small
 
-        from ufsn.supervised_flow import RaftEstimator
+        from ufsn.flow.supervised import RaftEstimator
 
         estimator = RaftEstimator(raft_small(weights=None))
     elif spec.embeds_estimator:
-        from ufsn.flownet import FlowNet, flownet_config
+        from ufsn.flow.net import FlowNet, flownet_config
 
         estimator = FlowNet(flownet_config(record.config["flow_net"], file=f"run record {record.name}"))
     return spec.build(exp, record.config["classes"], estimator)
@@ -276,7 +276,7 @@ def evaluate_run(root: Path, dataset: str, name: str, *, record: RunRecord | Non
     """Test protocol on a run: scores.npz (per stream + fused), metrics into record.json."""
     from ufsn.checkpoint import load_checkpoint
     from ufsn.distributed import pick_device
-    from ufsn.evaluate import evaluate_stream, fuse, load_scores, metrics_of, save_scores
+    from ufsn.tsn.evaluate import evaluate_stream, fuse, load_scores, metrics_of, save_scores
 
     folder = run_dir(root, dataset, name)
     if record is None and not (folder / "record.json").is_file():

@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import NamedTuple
 
 import splits as split_defs
-from pipeline.atomic import is_temporary
-from pipeline.paths import DatasetPaths, require_utf8_name
-from pipeline.video import VIDEO_EXTENSIONS
+from pipeline.readers.video import VIDEO_EXTENSIONS
+from pipeline.storage.atomic import is_temporary
+from pipeline.storage.paths import DatasetPaths, require_utf8_name
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path, PurePosixPath
 from typing import NamedTuple
 
-from pipeline.paths import inside
+from pipeline.storage.paths import inside
 
 
 class ListEntry(NamedTuple):

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from pipeline.claim import CONCURRENT_NOTE, Deferred
-from pipeline.manifest import ManifestRow, StepSummary, summarize, write_manifest
-from pipeline.video import VideoError  # no cycle: pipeline.video imports only pipeline.paths
+from pipeline.readers.video import VideoError  # no cycle: pipeline.readers.video imports only pipeline.storage.paths
+from pipeline.storage.claim import CONCURRENT_NOTE, Deferred
+from pipeline.storage.manifest import ManifestRow, StepSummary, summarize, write_manifest
 
 BACKENDS = ("local", "dask")
 FLUSH_SECONDS = 2.0  # rewriting the whole CSV per video would be quadratic on UCF-101's 13k videos
@@ -62,7 +62,7 @@ def one_line(text: str) -> str:
 def guarded(func: Callable[[Task], ManifestRow], task: Task) -> ManifestRow:
     """Run ``func(task)`` with one OpenCV thread; an exception becomes a ``failed`` row with its reason.
 
-    ``func`` may also return :class:`~pipeline.claim.Deferred` (another run holds the video); it is passed on.
+    ``func`` may also return :class:`~pipeline.storage.claim.Deferred` (another run holds the video); it is passed on.
     """
     import cv2
 
@@ -140,7 +140,7 @@ def run_tasks(
     ``kept`` holds the rows of this run's videos skipped by resume, ``others`` rows of videos
     outside this run (written back unchanged, not counted). The summary counts this run's videos.
     Tasks for which ``func`` returns ``Deferred`` run again through ``then`` after all the others
-    (a :class:`~pipeline.claim.ClaimedStep` and its ``waiting()`` version).
+    (a :class:`~pipeline.storage.claim.ClaimedStep` and its ``waiting()`` version).
     """
     from tqdm import tqdm
 

@@ -22,7 +22,7 @@ def realdata() -> Path:
 @pytest.fixture(scope="session")
 def tiny_root(tmp_path_factory) -> Path:
     """A data root holding the ``tiny`` synthetic preset (seed 0); treat it as read-only."""
-    from pipeline.synth import preset, run_synth
+    from pipeline.synth.dataset import preset, run_synth
 
     root = tmp_path_factory.mktemp("tiny")
     run_synth(preset("tiny", root=root, workers=2), progress=False)
@@ -37,7 +37,7 @@ def tiny_prepared(tiny_root, tmp_path_factory) -> Path:
     """
     import shutil
 
-    from pipeline.all_steps import AllConfig, run_all
+    from pipeline.steps.all_steps import AllConfig, run_all
 
     root = tmp_path_factory.mktemp("tiny_prepared")
     shutil.copytree(tiny_root / "synthetic", root / "synthetic")

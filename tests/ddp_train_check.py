@@ -14,11 +14,11 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ufsn.data import ClipConfig, split_dataset
 from ufsn.distributed import init_distributed, shutdown_distributed
-from ufsn.stages import train_stream
-from ufsn.train import OptimConfig
-from ufsn.tsn import StreamConfig, TSNStream
+from ufsn.tsn.data import ClipConfig, split_dataset
+from ufsn.tsn.stages import train_stream
+from ufsn.tsn.streams import StreamConfig, TSNStream
+from ufsn.tsn.train import OptimConfig
 
 
 class _FrozenBN(TSNStream):

@@ -148,7 +148,7 @@ def kill_chain(
 
 def count_final(folder: Path, pattern: str = "*") -> int:
     """Entries of ``folder`` matching ``pattern`` under their final names (no temporaries, no claims)."""
-    from pipeline.atomic import is_temporary
+    from pipeline.storage.atomic import is_temporary
 
     if not folder.is_dir():
         return 0
@@ -157,7 +157,7 @@ def count_final(folder: Path, pattern: str = "*") -> int:
 
 def has_temporary(folder: Path) -> bool:
     """True when ``folder`` holds a temporary (a write in progress, or left by a killed run)."""
-    from pipeline.atomic import is_temporary
+    from pipeline.storage.atomic import is_temporary
 
     return folder.is_dir() and any(is_temporary(p) for p in folder.iterdir())
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from pipeline.flowcode import quantize_flow
-from pipeline.paths import DatasetPaths, flow_names, frame_name
-from pipeline.synth import class_table, preset, render_clip
+from pipeline.storage.flowcode import quantize_flow
+from pipeline.storage.paths import DatasetPaths, flow_names, frame_name
+from pipeline.synth.dataset import class_table, preset, render_clip
 
 
 def make_frame_folders(tiny_root: Path, root: Path, groups: tuple[int, ...] = (1, 8, 24)) -> DatasetPaths:

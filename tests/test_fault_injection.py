@@ -39,8 +39,8 @@ from fault_helpers import (
     toml_text,
 )
 
-from pipeline.atomic import TMP_MARK, atomic_dir, is_temporary
-from pipeline.claim import (
+from pipeline.storage.atomic import TMP_MARK, atomic_dir, is_temporary
+from pipeline.storage.claim import (
     CONCURRENT_NOTE,
     ClaimedStep,
     Deferred,
@@ -49,7 +49,7 @@ from pipeline.claim import (
     release,
     try_claim,
 )
-from pipeline.manifest import ManifestRow, read_manifest
+from pipeline.storage.manifest import ManifestRow, read_manifest
 
 REPO = Path(__file__).resolve().parents[1]
 DATASET = "synthetic"

@@ -1,12 +1,13 @@
 """Hostile inputs (issue 8, Deliver 2): each case gets a precise message naming the file and leaves done work intact.
 
 Covered elsewhere, not repeated here:
-- zero-byte, random-byte and truncated videos: tests/test_extract.py::test_cli_corrupt_inputs_fail_rows_and_exit_1
+- zero-byte, random-byte and truncated videos:
+  tests/pipeline/test_extract.py::test_cli_corrupt_inputs_fail_rows_and_exit_1
 - a 1-frame video (extract keeps it, tvl1 skips it with the reason) and a frame folder missing one
-  frame for tvl1: tests/test_tvl1.py::test_missing_frame_and_one_frame_video
+  frame for tvl1: tests/pipeline/test_tvl1.py::test_missing_frame_and_one_frame_video
 - a shard with a flipped byte and a truncated shard under ``verify``:
-  tests/test_shards.py::test_verify_catches_flipped_byte_and_truncation
-Split files are in tests/test_hostile_splits.py.
+  tests/pipeline/test_shards.py::test_verify_catches_flipped_byte_and_truncation
+Split files are in tests/pipeline/test_hostile_splits.py.
 """
 
 from __future__ import annotations
@@ -25,11 +26,11 @@ from click.testing import CliRunner
 from extract_helpers import moving_frames, tree_digest, write_avi
 from framedata import make_frame_folders
 
-from pipeline.check import CheckConfig, run_check
 from pipeline.cli import main
-from pipeline.manifest import read_manifest
-from pipeline.paths import DatasetPaths, frame_name
-from pipeline.shard_reader import ShardReader, read_index
+from pipeline.readers.shard import ShardReader, read_index
+from pipeline.steps.check import CheckConfig, run_check
+from pipeline.storage.manifest import read_manifest
+from pipeline.storage.paths import DatasetPaths, frame_name
 
 REPO = Path(__file__).resolve().parents[1]
 

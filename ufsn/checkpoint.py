@@ -6,7 +6,7 @@ import io
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pipeline.atomic import atomic_write_bytes
+from pipeline.api import atomic_write_bytes
 
 if TYPE_CHECKING:
     import torch

@@ -1,6 +1,6 @@
 """The one strict loader of TOML configs: tables become nested frozen dataclasses, unknown keys are errors.
 
-Experiment configs (``bench.experiment``) and stage-1 configs (``ufsn.flow_train``) both go through
+Experiment configs (``bench.experiment``) and stage-1 configs (``ufsn.flow.train``) both go through
 :func:`build`, so a typo anywhere is reported with the file, the ``[section]`` and the key.
 """
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pipeline.parallel import usable_cpus
+from pipeline.api import usable_cpus
 
 __all__ = ["capped_workers", "usable_cpus", "worker_cap_note"]
 

@@ -14,8 +14,8 @@ def write_rows_csv(path: Path, rows) -> None:
     import csv
     import io
 
-    from pipeline.atomic import atomic_write_text
-    from ufsn.flow_eval import CSV_COLUMNS
+    from pipeline.storage.atomic import atomic_write_text
+    from ufsn.flow.evaluate import CSV_COLUMNS
 
     buf = io.StringIO()
     writer = csv.writer(buf)
@@ -58,10 +58,17 @@ def flow_eval(root, dataset, checkpoint, run, split, subset, pairs_dir, max_pair
     pairs_dir = (*pairs_dir, *more_pairs)
     from bench.runs import update_record
     from pipeline.commands.options import parse_size
-    from pipeline.paths import default_root
+    from pipeline.storage.paths import default_root
     from ufsn.distributed import pick_device
-    from ufsn.flow_eval import FlowEvalConfig, evaluate_methods, flow_metrics, folder_pairs, markdown_table, split_pairs
-    from ufsn.flow_train import load_estimator
+    from ufsn.flow.evaluate import (
+        FlowEvalConfig,
+        evaluate_methods,
+        flow_metrics,
+        folder_pairs,
+        markdown_table,
+        split_pairs,
+    )
+    from ufsn.flow.train import load_estimator
 
     root = root or default_root()
     ckpt, folder = resolve_checkpoint(root, dataset, checkpoint, run)

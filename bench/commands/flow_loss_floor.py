@@ -12,7 +12,7 @@ from bench.commands.options import root_option
 
 def parse_overrides(text: str) -> dict[str, float]:
     """``"w_census=0,w_smooth=16"`` -> {"w_census": 0.0, "w_smooth": 16.0} (LossConfig fields, numbers)."""
-    from ufsn.losses import LossConfig
+    from ufsn.flow.losses import LossConfig
 
     fields = {f.name for f in dataclasses.fields(LossConfig)}
     out = {}
@@ -76,8 +76,8 @@ def flow_loss_floor(root, dataset, split, config, vary, pairs, init, steps, thre
     import torch
 
     from bench.stage1 import load_flow_config
-    from ufsn.flow_eval import split_pairs
-    from ufsn.loss_floor import PIXEL_GROUPS, LossFloorConfig, fit_free_flow, group_errors
+    from ufsn.flow.evaluate import split_pairs
+    from ufsn.flow.loss_floor import PIXEL_GROUPS, LossFloorConfig, fit_free_flow, group_errors
 
     torch.set_num_threads(threads)
     try:

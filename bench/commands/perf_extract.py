@@ -37,8 +37,8 @@ def perf_extract(root, dataset, videos, size, quality, workers, repeats, tvl1_pa
     import tempfile
 
     from bench.perf_extract import PerfExtractConfig, format_table, run_perf_extract
-    from pipeline.paths import DatasetPaths
-    from pipeline.video import find_videos
+    from pipeline.readers.video import find_videos
+    from pipeline.storage.paths import DatasetPaths
 
     if videos is None:
         videos = DatasetPaths(root, dataset).videos

@@ -37,17 +37,17 @@ def perf_flow(root, dataset, checkpoint, run, size, threads, seconds, train_step
     import torch
 
     if train_step:
-        from pipeline.paths import default_root
+        from pipeline.storage.paths import default_root
 
         _print_train_profile(root or default_root(), dataset, flow_config, threads, steps)
         return
 
     from bench.flow_profile import benchmark_corr, profile_parts
     from pipeline.commands.options import parse_size
-    from pipeline.paths import default_root
+    from pipeline.storage.paths import default_root
     from ufsn.distributed import pick_device
-    from ufsn.flow_eval import FlowEvalConfig, evaluate_methods, markdown_table, split_pairs, to_tensor
-    from ufsn.flow_train import load_estimator
+    from ufsn.flow.evaluate import FlowEvalConfig, evaluate_methods, markdown_table, split_pairs, to_tensor
+    from ufsn.flow.train import load_estimator
 
     root = root or default_root()
     ckpt, _ = resolve_checkpoint(root, dataset, checkpoint, run)
@@ -82,7 +82,7 @@ def _print_train_profile(root: Path, dataset: str, flow_config: str, threads: in
     from bench.inputs import require_dataset
     from bench.stage1 import load_flow_config
     from ufsn.distributed import pick_device
-    from ufsn.flow_data import load_bank, split_videos
+    from ufsn.flow.data import load_bank, split_videos
 
     cfg = load_flow_config(flow_config, root=str(root), dataset=dataset)
     paths = require_dataset(root, dataset)

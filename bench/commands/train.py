@@ -39,7 +39,7 @@ def train(root, dataset, method, split, config, overrides, name, resume, force, 
     from bench.commands.errors import one_line
     from bench.commands.output import echo_record
     from bench.train_method import TrainOptions, train_method
-    from ufsn.train import NonFiniteLoss
+    from ufsn.tsn.train import NonFiniteLoss
 
     options = TrainOptions(root=root, dataset=dataset, method=method, split=split, config=config or dataset,
                            overrides=tuple(overrides), name=name, resume=resume, force=force, device=device,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from bench.commands.options import root_option
-from ufsn.variants import VARIANTS
+from ufsn.flow.variants import VARIANTS
 
 DEFAULT_CONFIG = "flow_synthetic.toml"  # in bench/configs
 
@@ -36,8 +36,8 @@ def train_flow(root, dataset, variant, split, config_path, overrides, steps, max
     """Train the flow estimator (stage 1) and write its run record and checkpoint."""
     from bench.runs import run_dir
     from bench.stage1 import load_flow_config, train_flow_run
-    from pipeline.paths import default_root
-    from ufsn.train import NonFiniteLoss
+    from pipeline.storage.paths import default_root
+    from ufsn.tsn.train import NonFiniteLoss
 
     root = root or default_root()
     try:

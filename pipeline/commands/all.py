@@ -31,8 +31,8 @@ from pipeline.commands.parallel_options import backend_options
 def all_steps(root, dataset, workers, backend, scheduler, shard_size, official, allow_missing, val_groups, size,
               short_side, fps, force):  # fmt: skip
     """Run extract -> tvl1 -> shards -> splits, stopping at the first step that fails."""
-    from pipeline.all_steps import STEPS, AllConfig, run_all
     from pipeline.commands.options import parse_size
+    from pipeline.steps.all_steps import STEPS, AllConfig, run_all
 
     config = AllConfig(
         root=root,

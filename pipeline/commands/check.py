@@ -17,8 +17,8 @@ SHOWN_PER_KIND = 20  # a half-downloaded UCF-101 can miss thousands of listed na
 @click.option("--no-decode", is_flag=True, help="Skip decoding the first and last frame of every video.")
 def check(root, dataset, official, workers, no_decode):
     """Check <root>/<dataset>/videos before extraction; exit 1 listing every problem."""
-    from pipeline.check import KINDS, CheckConfig, run_check
-    from pipeline.paths import printable
+    from pipeline.steps.check import KINDS, CheckConfig, run_check
+    from pipeline.storage.paths import printable
 
     config = CheckConfig(root=root, dataset=dataset, official=official, workers=workers, decode=not no_decode)
     try:

@@ -37,7 +37,7 @@ from pipeline.commands.parallel_options import backend_options, run_step
 @force_option
 def extract(root, dataset, videos, size, short_side, fps, quality, allow_truncated, workers, backend, scheduler, force):
     """Extract 1-indexed JPEG frames: ROOT/DATASET/frames/<video_id>/img_00001.jpg ..."""
-    from pipeline.extract import ExtractConfig, run_extract
+    from pipeline.steps.extract import ExtractConfig, run_extract
 
     native = size is not None and size.lower() == "native"
     run_step(

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from pipeline.frame_size import FrameSize
-from pipeline.paths import DATA_ENV, default_root
+from pipeline.storage.paths import DATA_ENV, default_root
 
 
 def root_option(func):

@@ -19,7 +19,7 @@ from pipeline.commands.options import dataset_option, force_option, parse_bytes,
 @force_option
 def shards(root, dataset, shard_size, force):
     """Pack frames/ and tvl1/ into shards/shard-NNNNN.h5 and shards/index.csv; resumes by default."""
-    from pipeline.shards import ShardsConfig, run_shards
+    from pipeline.steps.shards import ShardsConfig, run_shards
 
     config = ShardsConfig(root=root, dataset=dataset, shard_size=parse_bytes(shard_size), force=force)
     try:

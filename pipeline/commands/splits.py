@@ -27,7 +27,7 @@ from pipeline.commands.options import dataset_option, official_option, root_opti
 @click.option("--allow-missing", is_flag=True, help="Warn, instead of failing, when a listed video is absent.")
 def splits(root, dataset, official, val_groups, val_fraction, seed, allow_missing):
     """Write <root>/<dataset>/splits/split<k>.csv (video_id,label,class,subset)."""
-    from pipeline.splits import SplitsConfig, run_splits
+    from pipeline.steps.splits import SplitsConfig, run_splits
 
     config = SplitsConfig(
         root=root,

@@ -43,8 +43,8 @@ def _parse_classes(text: str | None) -> tuple[int | None, int | None]:
 @click.option("--force", is_flag=True, help="Re-render clips that already exist.")
 def synth(root, preset, classes, groups, clips, frames, size, max_motion, seed, quality, workers, force):
     """Write the synthetic dataset: videos, exact flow and classes.csv."""
-    from pipeline.synth import preset as make_preset
-    from pipeline.synth import run_synth
+    from pipeline.synth.dataset import preset as make_preset
+    from pipeline.synth.dataset import run_synth
 
     families, motions = _parse_classes(classes)
     wh = parse_size(size)

@@ -109,7 +109,7 @@ def tvl1(root, dataset, bound, fmt, quality, device, impl, batch, compile_, work
 
     A rerun with other settings (parameters, bound, format, device or --impl) is refused unless --force.
     """
-    from pipeline.tvl1 import TVL1Config, TVL1Params, run_tvl1
+    from pipeline.steps.tvl1 import TVL1Config, TVL1Params, run_tvl1
 
     run_step(
         lambda: TVL1Config(

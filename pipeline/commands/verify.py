@@ -12,7 +12,7 @@ from pipeline.commands.options import dataset_option, root_option
 @dataset_option
 def verify(root, dataset):
     """Check every shard of the dataset; exit 1 naming each bad video and shard."""
-    from pipeline.verify import VerifyConfig, run_verify
+    from pipeline.steps.verify import VerifyConfig, run_verify
 
     try:
         report = run_verify(VerifyConfig(root=root, dataset=dataset))

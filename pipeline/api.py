@@ -1,0 +1,42 @@
+"""The public interface of ``pipeline`` for ``ufsn``: dataset layout, split lists, frame / flow / shard
+readers, the flow code and atomic writes. ``ufsn`` imports pipeline only through this module, so the
+storage and step modules behind it can change without touching the models."""
+
+from __future__ import annotations
+
+from pipeline.catalog import load_definition
+from pipeline.frame_size import FrameSize
+from pipeline.parallel import usable_cpus
+from pipeline.readers.folder import FolderReader, count_items
+from pipeline.readers.shard import ShardReader
+from pipeline.readers.video import find_videos
+from pipeline.steps.splits import group_subsets, read_split
+from pipeline.steps.tvl1 import TVL1Params, compute_tvl1
+from pipeline.storage.atomic import atomic_dir, atomic_write_bytes, atomic_write_text, remove_stale_temporaries
+from pipeline.storage.flowcode import DEFAULT_BOUND, code_to_input, quantize_flow
+from pipeline.storage.paths import DatasetPaths, flow_names, frame_name, inside
+
+__all__ = [
+    "DEFAULT_BOUND",
+    "DatasetPaths",
+    "FolderReader",
+    "FrameSize",
+    "ShardReader",
+    "TVL1Params",
+    "atomic_dir",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "code_to_input",
+    "compute_tvl1",
+    "count_items",
+    "flow_names",
+    "frame_name",
+    "group_subsets",
+    "inside",
+    "load_definition",
+    "quantize_flow",
+    "read_split",
+    "remove_stale_temporaries",
+    "find_videos",
+    "usable_cpus",
+]

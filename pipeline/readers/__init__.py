@@ -1,0 +1,1 @@
+"""Readers of prepared datasets: frame folders, HDF5 shards, ground-truth flow, videos."""

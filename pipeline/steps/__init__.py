@@ -1,0 +1,1 @@
+"""The data steps: extract, tvl1, shards, splits, all, check, verify."""

@@ -1,0 +1,1 @@
+"""Storage layer: atomic writes, manifests, resume, claims, dataset paths, the flow code."""

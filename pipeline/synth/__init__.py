@@ -1,0 +1,1 @@
+"""The synthetic dataset: scenes with exact flow, clips, presets."""

@@ -1,0 +1,126 @@
+"""flow-eval: error sums by hand, the CLI on a tiny run and on a Middlebury-style folder."""
+
+import csv
+import shutil
+
+import click
+import cv2
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from ufsn.flow.evaluate import CSV_COLUMNS, ErrorSums
+from ufsn.flow.losses import LossConfig
+from ufsn.flow.net import FlowNetConfig
+from ufsn.flow.train import FlowTrainConfig, train_flow
+from ufsn.flow.viz import write_flo
+
+
+def test_error_sums_hand_worked():
+    gt = np.zeros((1, 4, 2), np.float32)
+    pred = np.array([[[0, 0], [3, 4], [0.5, 0], [0, 2]]], np.float32)  # errors 0, 5, 0.5, 2
+    valid = np.ones((1, 4), bool)
+    noc = np.array([[True, False, True, True]])
+    s = ErrorSums()
+    s.add(pred, gt, valid, noc)
+    epe, epe_noc, o1, o3, moving, ci, ci_moving = s.summary()
+    assert epe == pytest.approx(7.5 / 4) and epe_noc == pytest.approx(2.5 / 3)
+    assert o1 == pytest.approx(0.5) and o3 == pytest.approx(0.25)
+    assert moving is None and ci_moving is None  # nothing moves in this ground truth
+    assert ci == 0.0  # one pair: every bootstrap resample is that pair
+
+
+def test_error_sums_interval_over_pairs():
+    # Two pairs of 4 pixels with EPE 1 and 3: resampling the pairs gives means 1, 2 or 3 with
+    # probabilities 1/4, 1/2, 1/4, so the 2.5-97.5 percentile interval is [1, 3] (half-width 1).
+    s = ErrorSums()
+    for err in (1.0, 3.0):
+        gt = np.zeros((2, 2, 2), np.float32)
+        s.add(gt + np.array([err, 0], np.float32), gt, np.ones((2, 2), bool), None)
+    summary = s.summary()
+    assert summary.epe == pytest.approx(2.0) and summary.epe_ci95 == pytest.approx(1.0)
+
+
+def test_error_sums_moving_pixels_hand_worked():
+    gt = np.array([[[0, 0], [3, 4], [0.6, 0.8], [0, 2]]], np.float32)  # |gt| = 0, 5, 1 (not > 1), 2
+    pred = np.zeros_like(gt)  # zero flow: error = |gt|
+    s = ErrorSums()
+    s.add(pred, gt, np.ones((1, 4), bool), None)
+    summary = s.summary()
+    assert summary.epe == pytest.approx(8 / 4)
+    assert summary.epe_moving == pytest.approx((5 + 2) / 2)  # only the pixels moving more than 1 px
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tiny_root, tmp_path_factory):
+    root = tmp_path_factory.mktemp("evalroot")
+    shutil.copytree(tiny_root, root, dirs_exist_ok=True)
+    from bench.runs import RunRecord, prepare_run, write_record
+
+    folder = prepare_run(root, "synthetic", "flow-full-split1")
+    cfg = FlowTrainConfig(root=str(root), steps=1, batch_size=2, crop=(48, 48), val_pairs=2,
+                          net=FlowNetConfig(channels=(8, 8, 8), feature_proj=8, decoder_widths=(8,), context=False),
+                          loss=LossConfig(level_weights=(1.0,)))  # fmt: skip
+    train_flow(cfg, folder, progress=False)
+    write_record(folder, RunRecord(name="flow-full-split1", method="flow-full", dataset="synthetic", split=1))
+    return root
+
+
+def test_cli_flow_eval_run(tiny_run, tmp_path):
+    from bench.cli import main
+    from bench.runs import load_record
+
+    out = tmp_path / "flow.csv"
+    args = ["flow-eval", "--root", str(tiny_run), "--dataset", "synthetic", "--run", "flow-full-split1",
+            "--max-pairs", "3", "--no-speed", "--out", str(out)]  # fmt: skip
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert "| tvl1 |" in result.output and "| uf |" in result.output
+    rows = list(csv.DictReader(out.open()))
+    assert tuple(rows[0]) == CSV_COLUMNS
+    assert [r["method"] for r in rows] == ["zero", "uf", "tvl1", "dis", "farneback"]
+    assert all(float(r["epe"]) >= 0 and r["pairs"] == "3" for r in rows)
+    assert float(rows[2]["epe"]) < float(rows[0]["epe"])  # TV-L1 beats zero flow on the synthetic pairs
+    metrics = load_record(tiny_run / "synthetic" / "runs" / "flow-full-split1").flow_metrics["split1_test"]
+    assert {"epe", "epe_noc", "epe_ratio_tvl1", "references"} <= set(metrics)
+
+
+def test_cli_flow_eval_pairs_dir_and_speed(tiny_run, tmp_path):
+    from bench.cli import main
+
+    folder = tmp_path / "pair"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    base = cv2.GaussianBlur((rng.random((72, 72, 3)) * 255).astype(np.uint8), (5, 5), 1.5)
+    cv2.imwrite(str(folder / "frame10.png"), base[4:68, 4:68])
+    cv2.imwrite(str(folder / "frame11.png"), base[4:68, 2:66])  # content moves 2 px right
+    flow = np.zeros((64, 64, 2), np.float32)
+    flow[..., 0] = 2.0
+    flow[0, 0] = 1e10  # one unknown pixel
+    write_flo(folder / "flow10.flo", flow)
+    ckpt = tiny_run / "synthetic" / "runs" / "flow-full-split1" / "checkpoint.pt"
+    torch.set_num_threads(2)
+    args = ["flow-eval", "--root", str(tiny_run), "--dataset", "synthetic", "--checkpoint", str(ckpt),
+            "--pairs-dir", str(folder), "--size", "64x48", "--seconds", "0.05"]  # fmt: skip
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    tv = next(line for line in result.output.splitlines() if line.startswith("| tvl1 "))
+    assert float(tv.split("|")[3]) < 0.5 and "64x48" in tv  # TV-L1 recovers the 2 px shift
+    assert CliRunner().invoke(main, ["flow-eval", "--root", str(tiny_run), "--dataset", "synthetic"]).exit_code != 0
+
+
+def test_one_size_parser_width_then_height():
+    # One WxH parser for every command: a named (width, height), and flow-eval's speed pair is H x W of it.
+    from pipeline.commands.options import parse_size
+    from pipeline.frame_size import FrameSize
+    from ufsn.flow.evaluate import PairSet, speed_pair
+
+    size = parse_size("64x48")
+    assert size == FrameSize(width=64, height=48) and (size.width, size.height) == (64, 48)
+    img = np.zeros((20, 30, 3), np.uint8)
+    a, b = speed_pair(PairSet([img], [img], [], [], None), size)
+    assert a.shape == b.shape == (48, 64, 3)  # (H, W, 3)
+    for bad in ("64", "64x", "axb", "4x64"):
+        with pytest.raises(click.BadParameter):
+            parse_size(bad)

@@ -1,0 +1,52 @@
+"""FlowNet: shapes, backward and NaN checks for every config switch; default size is reported."""
+
+import pytest
+import torch
+
+from ufsn.flow.net import FlowNet, FlowNetConfig, count_parameters
+
+SWITCHES = {
+    "default": FlowNetConfig(),
+    "nms": FlowNetConfig(multi_scale=False),
+    "nocv-nms": FlowNetConfig(cost_volume=False, multi_scale=False),
+    "nocv": FlowNetConfig(cost_volume=False),
+    "per-level-decoders": FlowNetConfig(shared_decoder=False),
+    "no-context": FlowNetConfig(context=False),
+    "vectorised-corr": FlowNetConfig(vectorised_corr=True),
+    "r2-out3": FlowNetConfig(max_displacement=2, output_level=3),
+}
+
+
+@pytest.mark.parametrize("name", list(SWITCHES))
+def test_shapes_and_backward(name):
+    cfg = SWITCHES[name]
+    torch.manual_seed(0)
+    net = FlowNet(cfg)
+    with torch.no_grad():  # the flow heads start at zero, which makes every gradient 0; a trained net has moved
+        for p in net.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    img1, img2 = torch.rand(2, 3, 64, 80), torch.rand(2, 3, 64, 80)
+    out = net(img1, img2)
+    assert len(out.flows) == len(cfg.decode_levels)
+    for flow, level in zip(out.flows, cfg.decode_levels, strict=True):
+        size = -(-64 // 2**level), -(-80 // 2**level)  # each stride-2 conv (pad 1) rounds up
+        assert flow.shape == (2, 2, *size)
+    assert out.full.shape == (2, 2, 64, 80)
+    (out.full.abs().mean() + sum(f.abs().mean() for f in out.flows)).backward()
+    grads = {n: p.grad for n, p in net.named_parameters() if p.grad is not None}
+    assert grads and all(torch.isfinite(g).all() for g in grads.values())
+    # A check that cannot fail is no check: every parameter that takes part must get a non-zero gradient.
+    assert [n for n, g in grads.items() if not g.abs().sum() > 0] == []
+
+
+def test_default_is_four_level_quarter_resolution():
+    cfg = FlowNetConfig()
+    assert cfg.decode_levels == [5, 4, 3, 2] and cfg.max_displacement == 4
+    assert 0.3e6 < count_parameters(FlowNet(cfg)) < 5.7e6  # lighter than the seed's 5.7M
+
+
+def test_odd_input_size_and_bad_level():
+    out = FlowNet(FlowNetConfig())(torch.rand(1, 3, 50, 70), torch.rand(1, 3, 50, 70))
+    assert out.full.shape == (1, 2, 50, 70)
+    with pytest.raises(ValueError, match="output_level"):
+        FlowNetConfig(output_level=9)

@@ -1,0 +1,1 @@
+"""Stage 1: the flow estimator, its ops and losses, training and evaluation."""

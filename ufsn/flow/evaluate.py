@@ -1,0 +1,320 @@
+"""Flow benchmark: UF flow vs OpenCV TV-L1, DIS and Farneback on the same pairs (EPE, outliers, frames/s).
+
+Accuracy is measured at the pairs' native size against exact ground truth (synthetic test split, or
+Middlebury-style folders); speed on one pair resized to a stated resolution with the same threads
+for every method (torch ``set_num_threads``, OpenCV ``setNumThreads``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import torch
+
+from pipeline.api import FrameSize
+from ufsn.flow.net import FlowNet
+
+CLASSICAL = ("tvl1", "dis", "farneback")
+CSV_COLUMNS = ("method", "dataset", "pairs", "epe", "epe_noc", "outlier_1px", "outlier_3px", "fps", "fps_batch",
+               "best_batch", "resolution", "eval_size", "device", "threads", "epe_moving", "epe_ci95",
+               "epe_moving_ci95")  # fmt: skip
+MOVING_PX = 1.0  # ground-truth motion above which a pixel counts as moving (``epe_moving``)
+
+
+@dataclass(frozen=True)
+class FlowEvalConfig:
+    """What to evaluate and how speed is measured."""
+
+    dataset: str = "synthetic"  # dataset name written in the table
+    max_pairs: int | None = 400  # evenly spaced subset of the split's pairs (None = all)
+    speed_size: FrameSize = FrameSize(width=224, height=224)  # of the speed measurement
+    speed_seconds: float = 3.0  # minimum timing window per method / batch size
+    batches: tuple[int, ...] = (1, 4, 8, 16)  # net batch sizes tried for the best-batch frames/s
+    threads: int = 2  # the same CPU threads for every method
+    with_speed: bool = True  # False: accuracy only
+
+
+class PairSet(NamedTuple):
+    """Pairs as uint8 RGB arrays with ground truth; ``noc`` is None where occlusion is unknown."""
+
+    img1: list[np.ndarray]  # (H, W, 3) uint8 each
+    img2: list[np.ndarray]
+    flow: list[np.ndarray]  # (H, W, 2) float32 px
+    valid: list[np.ndarray]  # (H, W) bool: ground truth known
+    noc: list[np.ndarray] | None  # (H, W) bool: valid and not occluded
+
+
+class FlowEvalRow(NamedTuple):
+    method: str
+    dataset: str
+    pairs: int
+    epe: float
+    epe_noc: float | None
+    outlier_1px: float
+    outlier_3px: float
+    fps: float | None  # batch 1
+    fps_batch: float | None  # at best_batch (UF net only)
+    best_batch: int | None
+    resolution: str  # of the speed measurement, WxH
+    eval_size: str  # of the accuracy pairs
+    device: str
+    threads: int
+    epe_moving: float | None = None  # EPE where the ground truth moves > MOVING_PX (the synthetic actors)
+    epe_ci95: float | None = None  # half-width of the 95% bootstrap interval of epe (pairs resampled)
+    epe_moving_ci95: float | None = None
+
+
+class ErrorSummary(NamedTuple):
+    epe: float
+    epe_noc: float | None
+    outlier_1px: float
+    outlier_3px: float
+    epe_moving: float | None  # None when no pixel moves more than MOVING_PX
+    epe_ci95: float  # half-width (px) of the 95% bootstrap interval over pairs
+    epe_moving_ci95: float | None
+
+
+def classical_estimator(name: str) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """(gray1, gray2) uint8 -> (H, W, 2) float32 px for tvl1 | dis | farneback."""
+    import cv2
+
+    if name == "tvl1":
+        from pipeline.api import TVL1Params, compute_tvl1
+
+        params = TVL1Params()
+        return lambda a, b: compute_tvl1(a, b, params)
+    if name == "dis":
+        dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+        return lambda a, b: dis.calc(a, b, None)
+    if name == "farneback":
+        return lambda a, b: cv2.calcOpticalFlowFarneback(a, b, None, 0.5, 3, 15, 3, 5, 1.2, 0)
+    raise ValueError(f"unknown method {name!r}; valid: {', '.join(CLASSICAL)}")
+
+
+def gray(rgb: np.ndarray) -> np.ndarray:
+    import cv2
+
+    return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+
+
+def to_tensor(rgb: np.ndarray, device) -> torch.Tensor:
+    """(H, W, 3) uint8 -> (1, 3, H, W) float in [0, 1] (the one HWC -> CHW conversion of the eval)."""
+    return torch.from_numpy(rgb).permute(2, 0, 1).unsqueeze(0).to(device).float() / 255.0  # (1, 3, H, W)
+
+
+@torch.inference_mode()
+def uf_estimator(net: FlowNet, device) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """(rgb1, rgb2) uint8 -> (H, W, 2) float32 px with the trained network."""
+
+    def run(a, b):
+        with torch.inference_mode():
+            flow = net(to_tensor(a, device), to_tensor(b, device)).full  # (1, 2, H, W)
+        return flow[0].permute(1, 2, 0).float().cpu().numpy()  # (H, W, 2)
+
+    return run
+
+
+class ErrorSums:
+    """Accumulates EPE and outlier counts over pixels of many pairs (pixel-weighted means)."""
+
+    def __init__(self):
+        self.epe = self.n = self.out1 = self.out3 = self.epe_noc = self.n_noc = 0.0
+        self.epe_moving = self.n_moving = 0.0
+        self.per_pair: list[tuple[float, int, float, int]] = []  # (error sum, pixels, moving error sum, moving pixels)
+
+    def add(self, pred: np.ndarray, gt: np.ndarray, valid: np.ndarray, noc: np.ndarray | None) -> None:
+        err = np.linalg.norm(pred - gt, axis=-1)  # (H, W)
+        self.epe += err[valid].sum()
+        self.n += valid.sum()
+        self.out1 += (err[valid] > 1.0).sum()
+        self.out3 += (err[valid] > 3.0).sum()
+        moving = valid & (np.linalg.norm(gt, axis=-1) > MOVING_PX)  # (H, W)
+        self.epe_moving += err[moving].sum()
+        self.n_moving += moving.sum()
+        self.per_pair.append((float(err[valid].sum()), int(valid.sum()), float(err[moving].sum()), int(moving.sum())))
+        if noc is not None:
+            self.epe_noc += err[noc].sum()
+            self.n_noc += noc.sum()
+
+    def summary(self) -> ErrorSummary:
+        from ufsn.intervals import bootstrap_ratio_interval
+
+        n = max(self.n, 1)
+        noc = self.epe_noc / self.n_noc if self.n_noc else None
+        moving = self.epe_moving / self.n_moving if self.n_moving else None
+        pairs = np.asarray(self.per_pair, dtype=np.float64).reshape(-1, 4)  # (pairs, 4)
+        ci = bootstrap_ratio_interval(pairs[:, 0], pairs[:, 1]).half_width if self.n else float("nan")
+        ci_moving = bootstrap_ratio_interval(pairs[:, 2], pairs[:, 3]).half_width if self.n_moving else None
+        return ErrorSummary(self.epe / n, noc, self.out1 / n, self.out3 / n, moving, ci, ci_moving)
+
+
+def accuracy(estimate: Callable, pairs: PairSet, use_gray: bool) -> ErrorSums:
+    """Run one method over every pair and accumulate its errors."""
+    sums = ErrorSums()
+    for i in range(len(pairs.img1)):
+        a, b = pairs.img1[i], pairs.img2[i]
+        pred = estimate(gray(a), gray(b)) if use_gray else estimate(a, b)
+        sums.add(pred, pairs.flow[i], pairs.valid[i], None if pairs.noc is None else pairs.noc[i])
+    return sums
+
+
+def zero_errors(pairs: PairSet) -> ErrorSums:
+    sums = ErrorSums()
+    for i in range(len(pairs.flow)):
+        sums.add(
+            np.zeros_like(pairs.flow[i]), pairs.flow[i], pairs.valid[i], None if pairs.noc is None else pairs.noc[i]
+        )
+    return sums
+
+
+def timed_rate(call: Callable[[], None], items: int, seconds: float) -> float:
+    """Items per second of ``call`` (which handles ``items``), after one warm-up call, over >= ``seconds``."""
+    call()
+    n, start = 0, time.perf_counter()
+    while True:
+        call()
+        n += 1
+        elapsed = time.perf_counter() - start
+        if elapsed >= seconds and n >= 2:
+            return n * items / elapsed
+
+
+def speed_pair(pairs: PairSet, size: FrameSize) -> tuple[np.ndarray, np.ndarray]:
+    """The first pair resized to ``size`` for the speed measurement: (H, W, 3) uint8 each."""
+    import cv2
+
+    return tuple(cv2.resize(img, tuple(size), interpolation=cv2.INTER_LINEAR) for img in (pairs.img1[0], pairs.img2[0]))
+
+
+def classical_fps(name: str, a: np.ndarray, b: np.ndarray, seconds: float) -> float:
+    est, ga, gb = classical_estimator(name), gray(a), gray(b)
+    return timed_rate(lambda: est(ga, gb), 1, seconds)
+
+
+def net_fps(net: FlowNet, a: np.ndarray, b: np.ndarray, batch: int, device, seconds: float) -> float:
+    """Frames (pairs) per second of the net at one batch size, inference mode."""
+    x1 = to_tensor(a, device).expand(batch, -1, -1, -1).contiguous()  # (N, 3, H, W)
+    x2 = to_tensor(b, device).expand(batch, -1, -1, -1).contiguous()  # (N, 3, H, W)
+
+    def call():
+        with torch.inference_mode():
+            net(x1, x2)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+
+    return timed_rate(call, batch, seconds)
+
+
+def evaluate_methods(net: FlowNet | None, pairs: PairSet, cfg: FlowEvalConfig, device) -> Iterator[FlowEvalRow]:
+    """One row per method (zero flow, UF when ``net`` is given, TV-L1, DIS, Farneback)."""
+    rows = reference_rows(pairs, cfg)
+    yield next(rows)  # zero flow
+    if net is not None:
+        yield uf_row(net, pairs, cfg, device)
+    yield from rows
+
+
+def _common(pairs: PairSet, cfg: FlowEvalConfig) -> dict:
+    h, w = pairs.img1[0].shape[:2]
+    speed = cfg.speed_size
+    return dict(dataset=cfg.dataset, pairs=len(pairs.img1), resolution=f"{speed.width}x{speed.height}",
+                eval_size=f"{w}x{h}", threads=cfg.threads)  # fmt: skip
+
+
+def uf_row(net: FlowNet, pairs: PairSet, cfg: FlowEvalConfig, device) -> FlowEvalRow:
+    """The UF estimator's row: errors on ``pairs`` and, with ``cfg.with_speed``, frames/s per batch size."""
+    torch.set_num_threads(cfg.threads)
+    errors = accuracy(uf_estimator(net, device), pairs, use_gray=False).summary()
+    fps = fps_b = best = None
+    if cfg.with_speed:
+        sa, sb = speed_pair(pairs, cfg.speed_size)
+        rates = {b: net_fps(net, sa, sb, b, device, cfg.speed_seconds) for b in cfg.batches}
+        fps, best = rates.get(1), max(rates, key=rates.get)
+        fps_b = rates[best]
+    return FlowEvalRow("uf", **errors._asdict(), fps=fps, fps_batch=fps_b, best_batch=best, device=str(device),
+                       **_common(pairs, cfg))  # fmt: skip
+
+
+def reference_rows(pairs: PairSet, cfg: FlowEvalConfig) -> Iterator[FlowEvalRow]:
+    """Zero flow, then TV-L1, DIS and Farneback: the same for every estimator on the same pairs."""
+    import cv2
+
+    cv2.setNumThreads(cfg.threads)
+    common = _common(pairs, cfg)
+    sa, sb = speed_pair(pairs, cfg.speed_size) if cfg.with_speed else (None, None)
+    yield FlowEvalRow("zero", **zero_errors(pairs).summary()._asdict(), fps=None, fps_batch=None, best_batch=None,
+                      device="-", **common)  # fmt: skip
+    for name in CLASSICAL:
+        errors = accuracy(classical_estimator(name), pairs, use_gray=True).summary()
+        fps = classical_fps(name, sa, sb, cfg.speed_seconds) if cfg.with_speed else None
+        yield FlowEvalRow(name, **errors._asdict(), fps=fps, fps_batch=None, best_batch=None, device="cpu",
+                          **common)  # fmt: skip
+
+
+def split_pairs(root: Path, dataset: str, split: int, subset: str, max_pairs: int | None) -> PairSet:
+    """Evenly spaced pairs of one split subset, with ground truth and occlusion from flow_gt npz."""
+    from pipeline.api import DatasetPaths
+    from ufsn.flow.data import load_bank, split_videos
+
+    paths = DatasetPaths(Path(root), dataset)
+    bank = load_bank(paths, split_videos(paths, split, (subset,)))
+    if bank.flow is None:
+        raise FileNotFoundError(f"no ground-truth flow for {dataset} split {split} {subset} in {paths.flow_gt}")
+    n = bank.pairs if max_pairs is None else min(max_pairs, bank.pairs)
+    index = torch.linspace(0, bank.pairs - 1, n).round().long()
+    img1, img2, flow, noc = bank.batch(index)
+    rgb = lambda t: [(x.permute(1, 2, 0) * 255).round().byte().numpy() for x in t]  # noqa: E731  (B,3,H,W)->HWC
+    flows = [f.permute(1, 2, 0).numpy() for f in flow]  # (H, W, 2) each
+    return PairSet(
+        rgb(img1), rgb(img2), flows, [np.ones(f.shape[:2], bool) for f in flows], [m[0].numpy() > 0.5 for m in noc]
+    )
+
+
+def folder_pairs(folders: list[Path]) -> PairSet:
+    """Middlebury-style folders (frame10.png, frame11.png, flow10.flo); occlusion unknown."""
+    from ufsn.flow.data import load_flo_pair
+
+    loaded = [load_flo_pair(f) for f in folders]
+    return PairSet([p.img1 for p in loaded], [p.img2 for p in loaded], [p.flow for p in loaded],
+                   [p.valid for p in loaded], None)  # fmt: skip
+
+
+def markdown_table(rows: list[FlowEvalRow]) -> str:
+    """Markdown table of rows with EPE ratios to TV-L1 and zero flow, and fps ratios to TV-L1."""
+    ref = {r.method: r for r in rows}
+    fmt = lambda x, p=3: "-" if x is None else f"{x:.{p}f}"  # noqa: E731
+    lines = ["| method | pairs | EPE | EPE noc | EPE moving | >1px | >3px | EPE / TV-L1 | EPE / zero | fps b1 | fps best (batch) | fps / TV-L1 | resolution | device | threads |",  # noqa: E501
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    tv, zero = ref.get("tvl1"), ref.get("zero")
+    for r in rows:
+        best = "-" if r.fps_batch is None else f"{r.fps_batch:.1f} ({r.best_batch})"
+        speed = max(x for x in (r.fps, r.fps_batch) if x is not None) if r.fps is not None else None
+        lines.append(
+            f"| {r.method} | {r.pairs} | {fmt(r.epe)} | {fmt(r.epe_noc)} | {fmt(r.epe_moving)} | "
+            f"{fmt(100 * r.outlier_1px, 1)}% | "
+            f"{fmt(100 * r.outlier_3px, 1)}% | {fmt(r.epe / tv.epe if tv and tv.epe else None, 2)} | "
+            f"{fmt(r.epe / zero.epe if zero and zero.epe else None, 2)} | {fmt(r.fps, 1)} | {best} | "
+            f"{fmt(speed / tv.fps if speed and tv and tv.fps else None, 1)} | {r.resolution} | {r.device} | "
+            f"{r.threads} |"
+        )
+    return "\n".join(lines)
+
+
+def flow_metrics(rows: list[FlowEvalRow]) -> dict:
+    """The UF row (and the TV-L1 / zero references) as the run record's ``flow_metrics``."""
+    by = {r.method: r._asdict() for r in rows}
+    out = {k: v for k, v in by.get("uf", {}).items() if k not in ("method",)}
+    if "tvl1" in by and "uf" in by:
+        out["epe_ratio_tvl1"] = by["uf"]["epe"] / by["tvl1"]["epe"]
+        if by["tvl1"]["fps"] and by["uf"]["fps"]:
+            out["fps_ratio_tvl1"] = by["uf"]["fps"] / by["tvl1"]["fps"]
+    if "zero" in by and "uf" in by and by["zero"]["epe"]:
+        out["epe_ratio_zero"] = by["uf"]["epe"] / by["zero"]["epe"]
+    kept = ("epe", "fps", "epe_ci95", "epe_moving", "epe_moving_ci95")
+    out["references"] = {m: {k: r[k] for k in kept} for m, r in by.items() if m != "uf"}
+    return out

@@ -1,0 +1,248 @@
+"""The UF-TSN flow estimator: shared feature pyramid, coarse-to-fine cost-volume decoder (PWC/ARFlow family).
+
+At each level, from the coarsest to ``output_level`` (1/4 resolution by default): upsample the coarser
+flow (x2 size, x2 value), warp the second image's features with it, build the cost volume
+(seed: ``CostVolume^l = (1/N) q1^T q2``), and let a decoder predict the flow residual. The finest flow
+is optionally refined by a dilated context network, then upsampled to the input resolution.
+The seed's two ablations are switches of this class: ``cost_volume=False`` (the decoder sees the
+concatenated features) and ``multi_scale=False`` (one level, no coarse-to-fine).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from ufsn.config_loader import build
+from ufsn.flow.corr import CostVolume, cost_volume_flops_hook, num_displacements
+from ufsn.flow.warp import Warp, upsample_flow, warp_flops_hook
+
+
+@dataclass(frozen=True)
+class FlowNetConfig:
+    """Architecture of :class:`FlowNet`; the defaults are the synthetic/paper estimator."""
+
+    channels: tuple[int, ...] = (16, 32, 64, 96, 128)  # feature pyramid widths; level l (1-based) at stride 2^l
+    output_level: int = 2  # finest decoded level: 2 = stride 4, the 1/4-resolution output
+    max_displacement: int = 4  # cost volume radius R at every level: (2R+1)^2 = 81 channels
+    feature_proj: int = 32  # 1x1 projection of each level's features for the decoder (one decoder fits all levels)
+    decoder_widths: tuple[int, ...] = (96, 64, 48, 32)  # 3x3 conv widths of the flow decoder, in order
+    shared_decoder: bool = True  # one decoder for all levels (ARFlow) rather than one per level (PWC-Net)
+    context: bool = True  # dilated context network refining the finest flow (PWC-Net's)
+    context_widths: tuple[int, ...] = (64, 64, 48, 32)  # context widths; dilations 1, 2, 4, 8, ...
+    cost_volume: bool = True  # False: ablation "w/o cost volume", decoder sees [q1, warped q2]
+    multi_scale: bool = True  # False: ablation "w/o multi-scale", a single level at output_level
+    vectorised_corr: bool = False  # unfold cost volume (faster backward on none of our sizes; see perf flow)
+    normalize_features: bool = True  # zero-mean, unit-std features of the pair before matching (UFlow)
+
+    def __post_init__(self):
+        if not 1 <= self.output_level <= len(self.channels):
+            raise ValueError(f"output_level {self.output_level} outside 1..{len(self.channels)}")
+
+    @property
+    def decode_levels(self) -> list[int]:
+        """Pyramid levels (1-based) decoded, coarse to fine."""
+        top = len(self.channels) if self.multi_scale else self.output_level
+        return list(range(top, self.output_level - 1, -1))
+
+
+def flownet_config(values: dict, file: str = "flow_net") -> FlowNetConfig:
+    """The architecture from a TOML ``[net]`` table, a checkpoint's ``net_config`` or a record's ``flow_net``.
+
+    The one place a FlowNetConfig is made from stored values: unknown keys name ``file``.
+    """
+    return build(FlowNetConfig, values, file=file, section="net")
+
+
+class FlowOutput(NamedTuple):
+    flows: list[torch.Tensor]  # coarse to fine, each (B, 2, H_l, W_l) in pixels of its level
+    full: torch.Tensor  # (B, 2, H, W) the finest flow upsampled to the input, in input pixels
+
+
+def normalize_pair(f1: torch.Tensor, f2: torch.Tensor, eps: float = 1e-6) -> tuple[torch.Tensor, torch.Tensor]:
+    """Subtract the pair's mean and divide by its standard deviation (statistics per sample, over
+    channels and pixels of both maps), so the cost volume is a normalised correlation of order 1.
+
+    Raw leaky-ReLU features of a freshly initialised pyramid give costs of 1e-5..1e-3, which the
+    decoder cannot tell from zero: the network then sits at zero flow, supervised or not.
+    """
+    both = torch.stack([f1, f2])  # (2, B, C, h, w)
+    mean = both.mean(dim=(0, 2, 3, 4), keepdim=True)  # (1, B, 1, 1, 1)
+    std = (both - mean).pow(2).mean(dim=(0, 2, 3, 4), keepdim=True).add(eps).sqrt()  # (1, B, 1, 1, 1)
+    normed = (both - mean) / std  # (2, B, C, h, w)
+    return normed[0], normed[1]
+
+
+def _conv(cin: int, cout: int, stride: int = 1, dilation: int = 1) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, 3, stride=stride, padding=dilation, dilation=dilation),
+        nn.LeakyReLU(0.1, inplace=True),
+    )
+
+
+def _zero_init(conv: nn.Conv2d) -> nn.Conv2d:
+    """Zero the layer that outputs a flow residual: training starts from zero flow, not from random
+    flows of a few pixels that the ``x2`` upsampling compounds over the levels (2.5 px EPE at init on
+    the synthetic set, where half the pixels are static)."""
+    nn.init.zeros_(conv.weight)
+    nn.init.zeros_(conv.bias)
+    return conv
+
+
+class FeaturePyramid(nn.Module):
+    """Shallow shared encoder: per level a stride-2 conv and a conv."""
+
+    def __init__(self, channels: tuple[int, ...]):
+        super().__init__()
+        widths = (3, *channels)
+        self.levels = nn.ModuleList(
+            nn.Sequential(_conv(widths[i], widths[i + 1], stride=2), _conv(widths[i + 1], widths[i + 1]))
+            for i in range(len(channels))
+        )
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        feats = []
+        for level in self.levels:
+            x = level(x)  # (B, C_l, H / 2^l, W / 2^l)
+            feats.append(x)
+        return feats
+
+
+class FlowDecoder(nn.Module):
+    """Plain conv stack predicting a flow residual; also returns its last hidden features for the context net."""
+
+    def __init__(self, cin: int, widths: tuple[int, ...]):
+        super().__init__()
+        layers, c = [], cin
+        for w in widths:
+            layers.append(_conv(c, w))
+            c = w
+        self.body = nn.Sequential(*layers)
+        self.head = _zero_init(nn.Conv2d(c, 2, 3, padding=1))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        hidden = self.body(x)  # (B, widths[-1], H, W)
+        return self.head(hidden), hidden  # (B, 2, H, W), hidden
+
+
+class ContextNet(nn.Module):
+    """Dilated convs over [hidden, flow] predicting a final residual (PWC-Net's context network)."""
+
+    def __init__(self, cin: int, widths: tuple[int, ...]):
+        super().__init__()
+        layers, c = [], cin
+        for i, w in enumerate(widths):
+            layers.append(_conv(c, w, dilation=2**i))
+            c = w
+        layers.append(_zero_init(nn.Conv2d(c, 2, 3, padding=1)))
+        self.body = nn.Sequential(*layers)
+
+    def forward(self, hidden: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+        return flow + self.body(torch.cat([hidden, flow], dim=1))  # (B, 2, H, W)
+
+
+class FlowNet(nn.Module):
+    """``FlowNet(img1, img2) -> FlowOutput``; images (B, 3, H, W) RGB in [0, 1], any H, W >= 2^levels."""
+
+    def __init__(self, config: FlowNetConfig = FlowNetConfig()):
+        super().__init__()
+        self.config = cfg = config
+        n_enc = len(cfg.channels) if cfg.multi_scale else cfg.output_level
+        self.encoder = FeaturePyramid(cfg.channels[:n_enc])
+        self.proj = nn.ModuleDict(
+            {str(lv): nn.Conv2d(cfg.channels[lv - 1], cfg.feature_proj, 1) for lv in cfg.decode_levels}
+        )
+        self.warp = Warp()
+        self.corr = CostVolume(max_displacement=cfg.max_displacement, vectorised=cfg.vectorised_corr)
+        match_ch = num_displacements(cfg.max_displacement) if cfg.cost_volume else cfg.feature_proj
+        dec_in = match_ch + cfg.feature_proj + 2  # [matching, proj(q1), upsampled flow]
+        n_dec = 1 if cfg.shared_decoder else len(cfg.decode_levels)
+        self.decoders = nn.ModuleList(FlowDecoder(dec_in, cfg.decoder_widths) for _ in range(n_dec))
+        self.context = ContextNet(cfg.decoder_widths[-1] + 2, cfg.context_widths) if cfg.context else None
+        self.act = nn.LeakyReLU(0.1)
+        self._init_weights()
+
+    def _init_weights(self) -> None:
+        """He init for leaky ReLU on every conv, flow heads zeroed.
+
+        PyTorch's default conv init shrinks the signal about 3x per layer: after the 10-conv encoder
+        and the decoder the hidden features are ~1e-3, the flow heads get almost no gradient and the
+        network stays at zero flow even when supervised (measured on the synthetic set).
+        """
+        for module in self.modules():
+            if isinstance(module, nn.Conv2d):
+                nn.init.kaiming_normal_(module.weight, a=0.1, nonlinearity="leaky_relu")
+                nn.init.zeros_(module.bias)
+        for decoder in self.decoders:
+            _zero_init(decoder.head)
+        if self.context is not None:
+            _zero_init(self.context.body[-1])
+
+    def forward(self, img1: torch.Tensor, img2: torch.Tensor) -> FlowOutput:
+        b = img1.shape[0]
+        x = torch.cat([img1, img2], dim=0)  # (2B, 3, H, W): one encoder pass for both frames
+        x = x - x.mean(dim=(2, 3), keepdim=True)  # per-image mean removal: brightness-shift invariance
+        feats = [(f[:b], f[b:]) for f in self.encoder(x)]  # per level: ((B, C_l, h, w), (B, C_l, h, w))
+        flows, flow, hidden = [], None, None
+        for i, level in enumerate(self.config.decode_levels):
+            flow, hidden = self._decode(i, level, *feats[level - 1], flow)
+            flows.append(flow)
+        if self.context is not None:
+            flows[-1] = self.context(hidden, flows[-1])  # (B, 2, h, w)
+        return FlowOutput(flows, upsample_flow(flows[-1], img1.shape[-2:]))  # full: (B, 2, H, W)
+
+    def _decode(self, i: int, level: int, f1: torch.Tensor, f2: torch.Tensor, coarse: torch.Tensor | None):
+        """One pyramid level: upsample, warp, match, decode the residual."""
+        if coarse is None:
+            up = f1.new_zeros(f1.shape[0], 2, *f1.shape[-2:])  # (B, 2, h, w) zero flow at the top
+        else:
+            up = upsample_flow(coarse, f1.shape[-2:])  # (B, 2, h, w), x2 size and x2 value
+            f2 = self.warp(f2, up)  # q2(x + up(U^{l+1})(x))
+        p1 = self.proj[str(level)](f1)  # (B, P, h, w)
+        if self.config.cost_volume:
+            if self.config.normalize_features:
+                f1, f2 = normalize_pair(f1, f2)  # (B, C_l, h, w) each, zero mean and unit std per pair
+            match = self.act(self.corr(f1, f2))  # (B, 81, h, w)
+        else:
+            match = self.proj[str(level)](f2)  # (B, P, h, w)
+        decoder = self.decoders[0 if self.config.shared_decoder else i]
+        residual, hidden = decoder(torch.cat([match, p1, up], dim=1))  # (B, 2, h, w), (B, D, h, w)
+        return up + residual, hidden
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Trainable parameters."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def flops_hooks() -> dict:
+    """ptflops ``custom_modules_hooks`` for the ops ptflops does not count by itself."""
+    return {CostVolume: cost_volume_flops_hook, Warp: warp_flops_hook}
+
+
+def count_macs(model: FlowNet, height: int, width: int, ignore_ops: bool = False) -> int:
+    """Multiply-accumulates of one forward pass at (height, width), batch 1, via ptflops.
+
+    ``ignore_ops=True`` drops the correlation and warping hooks (to show what they add).
+    """
+    from ptflops import get_model_complexity_info
+
+    def inputs(_res):
+        p = next(model.parameters())
+        img = torch.zeros(1, 3, height, width, device=p.device, dtype=p.dtype)
+        return {"img1": img, "img2": img}
+
+    macs, _ = get_model_complexity_info(
+        model,
+        (3, height, width),
+        input_constructor=inputs,
+        as_strings=False,
+        print_per_layer_stat=False,
+        custom_modules_hooks={} if ignore_ops else flops_hooks(),
+        ignore_modules=[CostVolume, Warp] if ignore_ops else [],
+        backend="pytorch",
+    )
+    return int(macs)

@@ -1,0 +1,68 @@
+"""Temporal stream with an embedded flow estimator (UF-TSN): RGB snippets -> flow -> TV-L1 code -> ResNet.
+
+The estimator's flow is mapped onto the TV-L1 JPEG code by the same linear map as
+``pipeline.storage.flowcode`` (clip to +-bound, scale to 0..255) but without rounding, so classification
+gradients reach the estimator, and the same input normalisation follows; hence a temporal
+classifier trained on precomputed TV-L1 can start the UF-TSN one and vice versa.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from pipeline.api import DEFAULT_BOUND, code_to_input
+from ufsn.flow.net import FlowNet, FlowOutput
+from ufsn.tsn.streams import TSNStream, segment_consensus
+
+
+def flow_to_code(flow: torch.Tensor, bound: float = DEFAULT_BOUND) -> torch.Tensor:
+    """Continuous TV-L1 code (no rounding) of flow in pixels; differentiable inside the bound."""
+    return (flow.clamp(-bound, bound) + bound) * (255.0 / (2.0 * bound))
+
+
+def stack_flow(flow: torch.Tensor) -> torch.Tensor:
+    """(N, L, 2, H, W) -> (N, 2L, H, W) as TSN stacks x and y of each pair: x1, y1, x2, y2, ..."""
+    return flow.flatten(1, 2)
+
+
+class EmbeddedForward(NamedTuple):
+    scores: torch.Tensor  # (B, classes) after segment consensus
+    img1: torch.Tensor  # (N*L, 3, H, W) first frames of every pair, RGB in [0, 1]
+    img2: torch.Tensor  # (N*L, 3, H, W) second frames
+    flow: FlowOutput  # the estimator's output on those pairs
+
+
+class EmbeddedFlowStream(nn.Module):
+    """``forward`` takes (B, K, L+1, 3, H, W) RGB in [0, 1] and returns (B, classes)."""
+
+    def __init__(self, estimator: FlowNet, classifier: TSNStream, bound: float = DEFAULT_BOUND):
+        super().__init__()
+        self.estimator = estimator
+        self.classifier = classifier
+        self.bound = bound
+
+    def forward_embedded(self, x: torch.Tensor) -> EmbeddedForward:
+        """Scores plus the pairs and flows, for the unsupervised loss of stage 3."""
+        b, k, t = x.shape[:3]
+        frames = x.flatten(0, 1)  # (N, L+1, 3, H, W), N = B*K
+        img1 = frames[:, :-1].flatten(0, 1)  # (N*L, 3, H, W)
+        img2 = frames[:, 1:].flatten(0, 1)  # (N*L, 3, H, W)
+        # A frozen estimator (stage 2, supflow) runs without autograd: no graph, far less memory.
+        trainable = torch.is_grad_enabled() and any(p.requires_grad for p in self.estimator.parameters())
+        with torch.set_grad_enabled(trainable):
+            out = self.estimator(img1, img2)
+        flow = out.full.view(b * k, t - 1, 2, *x.shape[-2:])  # (N, L, 2, H, W)
+        inputs = code_to_input(flow_to_code(flow, self.bound))  # (N, L, 2, H, W) in [-1, 1]
+        logits = self.classifier.forward_head(self.classifier.forward_features(stack_flow(inputs)))  # (N, classes)
+        return EmbeddedForward(segment_consensus(logits.view(b, k, -1)), img1, img2, out)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_embedded(x).scores
+
+    def freeze_estimator(self, frozen: bool = True) -> EmbeddedFlowStream:
+        """Stage 2 / supflow: the estimator's weights stay fixed; stage 3 unfreezes them."""
+        self.estimator.requires_grad_(not frozen)
+        return self
