@@ -1,4 +1,4 @@
-"""The run store: one folder per trained/evaluated run, ``<root>/<dataset>/runs/<name>/record.json`` (DESIGN §3).
+"""The run store: one folder per trained/evaluated run, ``<root>/<dataset>/runs/<name>/record.json``.
 
 Beside the record live ``checkpoint.pt`` and run-specific files (train_log.csv, scores.npz, ...).
 An existing run is never overwritten unless the caller resumes or forces.
@@ -24,7 +24,7 @@ RECORD = "record.json"
 
 @dataclass(frozen=True)
 class RunRecord:
-    """One run, exactly the DESIGN §3 schema."""
+    """One run: the fields of record.json, which tables and later tools read by name."""
 
     name: str  # run folder name, e.g. flow-full-split1
     method: str  # rgb | tvl1 | supflow | ufsn | ufsn-nms | ufsn-nocv-nms | flow-<variant>
@@ -41,9 +41,9 @@ class RunRecord:
     seconds: float = 0.0  # training wall time
     git_commit: str = ""
     created: str = ""  # ISO 8601, UTC
-    # Added beyond DESIGN §3: metrics of each stream of a two-stream run.
+    # Metrics of each stream of a two-stream run (spatial, temporal).
     stream_metrics: dict[str, Any] = field(default_factory=dict)
-    # Added beyond DESIGN §3: what the run changed from its config and why (capped workers, partial BN off).
+    # What the run changed from its config and why (capped workers, partial BN off).
     notes: list[str] = field(default_factory=list)
 
     def to_json(self) -> str:

@@ -1,6 +1,6 @@
 """Video decoding: decord first (OpenCV as a recorded fallback), true decoded frame counts, resize rules.
 
-Two decoder traps shape this module (DESIGN.md section 3):
+Two decoder traps shape this module:
 
 - decord 0.6.0 over-reports some AVI files by one frame and pads with a repeat of the last
   frame (409 for an HMDB-51 clip whose 408 frames decode with FFmpeg);

@@ -76,7 +76,7 @@ class CheckReport(NamedTuple):
 def probe_video(path: Path) -> str | None:
     """Why ``path`` does not decode (first frame, then the last by its header), or None when it does.
 
-    The header may over-report by one frame (decord and some AVI muxers do, DESIGN.md section 3),
+    The header may over-report by one frame (decord and some AVI muxers do),
     so the frame before the last also counts as the last one.
     """
     import cv2

@@ -1,4 +1,4 @@
-"""The on-disk layout of a dataset folder (DESIGN.md section 3), in one place."""
+"""The on-disk layout of a dataset folder (README, "Data layout"), in one place."""
 
 from __future__ import annotations
 

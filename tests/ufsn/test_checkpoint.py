@@ -47,7 +47,7 @@ def test_one_checkpoint_file_name():
     from ufsn.checkpoint import CHECKPOINT
 
     assert RUN_CHECKPOINT is CHECKPOINT and CHECKPOINT == "checkpoint.pt"
-    repo = Path(__file__).resolve().parents[1]
+    repo = Path(__file__).resolve().parents[2]
     literal = re.compile(r"""["']checkpoint\.pt["']""")
     sources = [p for folder in ("ufsn", "bench", "pipeline") for p in sorted((repo / folder).rglob("*.py"))]
     spelled = [str(p.relative_to(repo)) for p in sources if literal.search(p.read_text(encoding="utf-8"))]

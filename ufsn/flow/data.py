@@ -83,7 +83,7 @@ def load_frames(paths: DatasetPaths, video_id: str, videos: dict[str, Path] | No
 
 
 class PairBank(NamedTuple):
-    """Frames of many equally sized videos and, when known, their ground-truth flow (DESIGN §3 npz)."""
+    """Frames of many equally sized videos and, when known, their ground-truth flow (``flow_gt/<video_id>.npz``)."""
 
     video_ids: list[str]
     frames: torch.Tensor  # (V, T, 3, H, W) uint8
