@@ -24,7 +24,7 @@ DEFAULT_CONFIG = "flow_synthetic.toml"  # in bench/configs
     help="Stage-1 config: a bench/configs name (e.g. flow_synthetic) or a TOML path [default: flow_synthetic].",
 )
 @click.option("--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE",
-              help="Override a config value, e.g. --set net.max_displacement=3 --set loss.census=0.5.")  # fmt: skip
+              help="Override a config value, e.g. --set net.max_displacement=3 --set loss.w_census=0.5.")  # fmt: skip
 @click.option("--steps", type=int, default=None, help="Override the number of optimiser steps.")
 @click.option("--max-minutes", type=float, default=None, help="Override the wall-clock budget (minutes).")
 @click.option("--name", default=None, help="Run name (default flow-<variant>-split<K>).")
