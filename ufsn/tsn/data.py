@@ -193,6 +193,18 @@ def split_dataset(
     return ClipDataset(reader, [(r.video_id, r.label) for r in rows], config)
 
 
+def quiet_opencv_pool() -> None:
+    """Stop OpenCV's worker threads in this process before DataLoader workers fork from it.
+
+    OpenCV's thread pool is not fork-safe: a forked worker that reconfigures it (``cv2.setNumThreads``
+    in :func:`worker_init`) waits forever for pool threads that live only in the parent. One thread
+    stops the pool, so workers start clean; the parent only batches what they decode.
+    """
+    import cv2
+
+    cv2.setNumThreads(1)
+
+
 def worker_init(worker_id: int) -> None:
     """DataLoader ``worker_init_fn``: one OpenCV and one torch thread per worker (cores are the workers)."""
     import cv2

@@ -13,7 +13,7 @@ from pipeline.steps.shards import ShardsConfig, run_shards
 from pipeline.steps.splits import SplitsConfig, run_splits
 from pipeline.storage.flowcode import code_to_input, quantize_flow
 from pipeline.synth.dataset import class_table, preset, render_clip
-from ufsn.tsn.data import ClipConfig, ClipDataset, open_reader, split_dataset, worker_init
+from ufsn.tsn.data import ClipConfig, ClipDataset, open_reader, quiet_opencv_pool, split_dataset, worker_init
 from ufsn.tsn.sampling import snippet_indices, train_offsets, uniform_offsets
 from ufsn.tsn.transforms import hflip, multiscale_box
 
@@ -130,6 +130,7 @@ def test_dataloader_two_workers_over_shards(data_root, tmp_path):
     assert not report.failed and report.source == "frames"
     config = ClipConfig(modality="rgb", segments=3, size=32)
     dataset = split_dataset(tmp_path, "synthetic", 1, ("train", "val", "test"), config)
+    quiet_opencv_pool()  # earlier tests may have left OpenCV's pool running in this process
     loader = torch.utils.data.DataLoader(dataset, batch_size=4, num_workers=2, worker_init_fn=worker_init)
     seen = []
     for batch in loader:
@@ -142,3 +143,31 @@ def test_unknown_video_is_refused(data_root):
     reader, _ = _videos(data_root)
     with pytest.raises(ValueError, match="v_Nope"):
         ClipDataset(reader, [("v_Nope_g01_c01", 0)], ClipConfig())
+
+
+FORKED_WORKERS_AFTER_OPENCV_POOL = """
+import cv2, numpy as np, torch
+from ufsn.tsn.stages import make_loader_factory
+from ufsn.tsn.train import OptimConfig
+from ufsn.distributed import DistContext
+
+cv2.setNumThreads(2)
+image = np.random.rand(1024, 1024).astype(np.float32)
+for _ in range(5):
+    cv2.GaussianBlur(image, (15, 15), 3)  # OpenCV's worker threads now run in this process
+data = torch.utils.data.TensorDataset(torch.arange(8.0))
+loader = make_loader_factory(data, OptimConfig(batch_size=2), DistContext(0, 1, 0, torch.device("cpu")), workers=2)(0)
+print(int(sum(float(b[0].sum()) for b in loader)))
+"""
+
+
+def test_loader_workers_fork_safely_after_opencv_ran_threaded():
+    # OpenCV's thread pool is not fork-safe: a forked worker calling cv2.setNumThreads (worker_init)
+    # hung forever when the parent's pool was running; the loader factory stops it first.
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-c", FORKED_WORKERS_AFTER_OPENCV_POOL], capture_output=True,
+                            text=True, timeout=120)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "28"  # 0 + 1 + ... + 7, every item once
