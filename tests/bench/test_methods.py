@@ -22,6 +22,7 @@ from bench.runs import load_record
 from ufsn.flow.net import FlowNet, FlowNetConfig
 
 TESTS = Path(__file__).resolve().parents[1]
+DDP_CHECK = TESTS / "scripts" / "ddp_train_check.py"
 RECORD_KEYS = ["name", "method", "dataset", "split", "metrics", "flow_metrics", "params", "config", "weights",
                "device", "seconds", "git_commit", "created", "stream_metrics", "notes"]  # fmt: skip
 
@@ -66,11 +67,11 @@ def test_raft_without_weights_says_how_to_get_them(tmp_path, monkeypatch):
 
 def test_ddp_two_processes_match_one(tiny_prepared, tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    single = subprocess.run([sys.executable, str(TESTS / "ddp_train_check.py"), str(tiny_prepared),
+    single = subprocess.run([sys.executable, str(DDP_CHECK), str(tiny_prepared),
                              str(tmp_path / "single.pt"), "4"], env=env, capture_output=True, text=True)  # fmt: skip
     assert single.returncode == 0, single.stderr[-3000:]
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", "29517"]
-    ddp = subprocess.run([*torchrun, str(TESTS / "ddp_train_check.py"), str(tiny_prepared), str(tmp_path / "ddp.pt"),
+    ddp = subprocess.run([*torchrun, str(DDP_CHECK), str(tiny_prepared), str(tmp_path / "ddp.pt"),
                           "4"], env=env, capture_output=True, text=True)  # fmt: skip
     assert ddp.returncode == 0, ddp.stderr[-3000:]
     a, b = torch.load(tmp_path / "single.pt", weights_only=True), torch.load(tmp_path / "ddp.pt", weights_only=True)

@@ -1,9 +1,11 @@
 """One epoch of the temporal stream on the tiny set, single process or under torchrun (DDP, gloo).
 
-Usage: python tests/ddp_train_check.py ROOT OUT GLOBAL_BATCH   (or under torchrun --nproc-per-node 2)
+Usage: python tests/scripts/ddp_train_check.py ROOT OUT GLOBAL_BATCH   (or under torchrun --nproc-per-node 2)
 Writes the trained state dict to OUT (rank 0). Deterministic data (val-mode clips: centred snippets,
 no flips), dropout 0 and every BatchNorm in eval mode, so k processes x batch b and 1 process x
 batch k*b must give the same weights up to float summation order.
+Kept in tests/scripts/: run by path, its folder becomes sys.path[0], and tests/ holds folders named like
+the packages (tests/ufsn, tests/pipeline) that would shadow them.
 """
 
 from __future__ import annotations
