@@ -10,8 +10,11 @@ import click
 from bench.commands.options import root_option
 
 
-def parse_overrides(text: str) -> dict[str, float]:
-    """``"w_census=0,w_smooth=16"`` -> {"w_census": 0.0, "w_smooth": 16.0} (LossConfig fields, numbers)."""
+def parse_overrides(text: str) -> dict[str, object]:
+    """``"w_census=0,census_patch=5"`` -> {"w_census": 0, "census_patch": 5}: LossConfig fields, values read as
+    TOML (so integers stay integers). Unknown fields are a usage error naming the valid ones."""
+    import tomllib
+
     from ufsn.flow.losses import LossConfig
 
     fields = {f.name for f in dataclasses.fields(LossConfig)}
@@ -22,19 +25,27 @@ def parse_overrides(text: str) -> dict[str, float]:
             raise click.BadParameter(f"{item!r}: expected <field>=<number> with a LossConfig field "
                                      f"({', '.join(sorted(fields))})")  # fmt: skip
         try:
-            out[key.strip()] = float(value)
-        except ValueError as exc:
+            out[key.strip()] = tomllib.loads(f"v = {value.strip()}")["v"]
+        except tomllib.TOMLDecodeError as exc:
             raise click.BadParameter(f"{item!r}: {value!r} is not a number") from exc
     return out
 
 
 def loss_rows(flow_cfg, vary: tuple[str, ...]) -> list[tuple[str, object]]:
-    """(label, LossConfig) of the config's [loss], its [late_loss] if any, and each --vary of [loss]."""
+    """(label, LossConfig) of the config's [loss], its [late_loss] if any, and each --vary of [loss]
+    (built by the strict config loader, so a value the LossConfig rejects is a one-line error)."""
+    from ufsn.config_loader import ConfigError, build
+    from ufsn.flow.losses import LossConfig
+
     rows = [("loss", flow_cfg.loss)]
     if flow_cfg.late_loss is not None:
         rows.append(("late_loss", flow_cfg.late_loss))
     for text in vary:
-        rows.append((f"loss + {text}", dataclasses.replace(flow_cfg.loss, **parse_overrides(text))))
+        values = {**dataclasses.asdict(flow_cfg.loss), **parse_overrides(text)}
+        try:
+            rows.append((f"loss + {text}", build(LossConfig, values, file=f"--vary {text}", section="loss")))
+        except ConfigError as exc:
+            raise click.BadParameter(str(exc)) from exc
     return rows
 
 
@@ -76,8 +87,8 @@ def flow_loss_floor(root, dataset, split, config, vary, pairs, init, steps, thre
     import torch
 
     from bench.stage1 import load_flow_config
-    from ufsn.flow.evaluate import split_pairs
-    from ufsn.flow.loss_floor import PIXEL_GROUPS, LossFloorConfig, fit_free_flow, group_errors
+    from ufsn.flow.evaluate import PIXEL_GROUPS, split_pairs
+    from ufsn.flow.loss_floor import LossFloorConfig, fit_free_flow, group_errors
 
     torch.set_num_threads(threads)
     try:

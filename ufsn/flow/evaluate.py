@@ -22,8 +22,11 @@ from ufsn.flow.net import FlowNet
 CLASSICAL = ("tvl1", "dis", "farneback")
 CSV_COLUMNS = ("method", "dataset", "pairs", "epe", "epe_noc", "outlier_1px", "outlier_3px", "fps", "fps_batch",
                "best_batch", "resolution", "eval_size", "device", "threads", "epe_moving", "epe_ci95",
-               "epe_moving_ci95")  # fmt: skip
+               "epe_moving_ci95", "epe_boundary", "epe_boundary_ci95", "epe_background",
+               "epe_background_ci95")  # fmt: skip
 MOVING_PX = 1.0  # ground-truth motion above which a pixel counts as moving (``epe_moving``)
+BOUNDARY_PX = 3  # non-moving pixels within this distance (chessboard) of a moving one are "boundary"
+PIXEL_GROUPS = ("background", "boundary", "moving")
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,10 @@ class FlowEvalRow(NamedTuple):
     epe_moving: float | None = None  # EPE where the ground truth moves > MOVING_PX (the synthetic actors)
     epe_ci95: float | None = None  # half-width of the 95% bootstrap interval of epe (pairs resampled)
     epe_moving_ci95: float | None = None
+    epe_boundary: float | None = None  # EPE of static pixels within BOUNDARY_PX of a moving one
+    epe_boundary_ci95: float | None = None
+    epe_background: float | None = None  # EPE of the other static pixels
+    epe_background_ci95: float | None = None
 
 
 class ErrorSummary(NamedTuple):
@@ -77,6 +84,21 @@ class ErrorSummary(NamedTuple):
     epe_moving: float | None  # None when no pixel moves more than MOVING_PX
     epe_ci95: float  # half-width (px) of the 95% bootstrap interval over pairs
     epe_moving_ci95: float | None
+    epe_boundary: float | None  # None when no pixel is in the group
+    epe_boundary_ci95: float | None
+    epe_background: float | None
+    epe_background_ci95: float | None
+
+
+def pixel_groups(gt: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Boolean masks (B, 1, H, W) from ground truth (B, 2, H, W): moving (> MOVING_PX), boundary (not moving,
+    within BOUNDARY_PX of a moving pixel: where an estimator spreads an actor's motion), background (the rest)."""
+    import torch.nn.functional as F
+
+    moving = torch.linalg.vector_norm(gt, dim=1, keepdim=True) > MOVING_PX  # (B, 1, H, W)
+    k = 2 * BOUNDARY_PX + 1
+    near = F.max_pool2d(moving.float(), k, stride=1, padding=BOUNDARY_PX) > 0  # (B, 1, H, W)
+    return {"background": ~near, "boundary": near & ~moving, "moving": moving}
 
 
 def classical_estimator(name: str) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
@@ -120,23 +142,22 @@ def uf_estimator(net: FlowNet, device) -> Callable[[np.ndarray, np.ndarray], np.
 
 
 class ErrorSums:
-    """Accumulates EPE and outlier counts over pixels of many pairs (pixel-weighted means)."""
+    """Accumulates EPE and outlier counts over pixels of many pairs (pixel-weighted means), on all valid
+    pixels and per pixel group (:func:`pixel_groups`)."""
+
+    GROUPS = ("all", *PIXEL_GROUPS)
 
     def __init__(self):
-        self.epe = self.n = self.out1 = self.out3 = self.epe_noc = self.n_noc = 0.0
-        self.epe_moving = self.n_moving = 0.0
-        self.per_pair: list[tuple[float, int, float, int]] = []  # (error sum, pixels, moving error sum, moving pixels)
+        self.out1 = self.out3 = self.epe_noc = self.n_noc = 0.0
+        self.per_pair: list[list[float]] = []  # per pair: (error sum, pixels) for each of GROUPS in turn
 
     def add(self, pred: np.ndarray, gt: np.ndarray, valid: np.ndarray, noc: np.ndarray | None) -> None:
         err = np.linalg.norm(pred - gt, axis=-1)  # (H, W)
-        self.epe += err[valid].sum()
-        self.n += valid.sum()
         self.out1 += (err[valid] > 1.0).sum()
         self.out3 += (err[valid] > 3.0).sum()
-        moving = valid & (np.linalg.norm(gt, axis=-1) > MOVING_PX)  # (H, W)
-        self.epe_moving += err[moving].sum()
-        self.n_moving += moving.sum()
-        self.per_pair.append((float(err[valid].sum()), int(valid.sum()), float(err[moving].sum()), int(moving.sum())))
+        groups = pixel_groups(torch.from_numpy(np.ascontiguousarray(gt)).permute(2, 0, 1)[None])  # (1, 1, H, W) each
+        masks = {"all": valid, **{g: valid & m[0, 0].numpy() for g, m in groups.items()}}  # (H, W) each
+        self.per_pair.append([x for g in self.GROUPS for x in (float(err[masks[g]].sum()), int(masks[g].sum()))])
         if noc is not None:
             self.epe_noc += err[noc].sum()
             self.n_noc += noc.sum()
@@ -144,13 +165,23 @@ class ErrorSums:
     def summary(self) -> ErrorSummary:
         from ufsn.intervals import bootstrap_ratio_interval
 
-        n = max(self.n, 1)
+        pairs = np.asarray(self.per_pair, dtype=np.float64).reshape(-1, 2 * len(self.GROUPS))  # (pairs, 2 groups)
+        totals = pairs.sum(axis=0)  # (2 groups,)
+        mean, ci = {}, {}
+        for i, group in enumerate(self.GROUPS):
+            errors, pixels = pairs[:, 2 * i], pairs[:, 2 * i + 1]  # (pairs,) each
+            has = totals[2 * i + 1] > 0
+            mean[group] = totals[2 * i] / totals[2 * i + 1] if has else None
+            ci[group] = bootstrap_ratio_interval(errors, pixels).half_width if has else None
+        n = max(totals[1], 1)
         noc = self.epe_noc / self.n_noc if self.n_noc else None
-        moving = self.epe_moving / self.n_moving if self.n_moving else None
-        pairs = np.asarray(self.per_pair, dtype=np.float64).reshape(-1, 4)  # (pairs, 4)
-        ci = bootstrap_ratio_interval(pairs[:, 0], pairs[:, 1]).half_width if self.n else float("nan")
-        ci_moving = bootstrap_ratio_interval(pairs[:, 2], pairs[:, 3]).half_width if self.n_moving else None
-        return ErrorSummary(self.epe / n, noc, self.out1 / n, self.out3 / n, moving, ci, ci_moving)
+        return ErrorSummary(
+            epe=mean["all"] if mean["all"] is not None else 0.0, epe_noc=noc, outlier_1px=self.out1 / n,
+            outlier_3px=self.out3 / n, epe_moving=mean["moving"],
+            epe_ci95=ci["all"] if ci["all"] is not None else float("nan"), epe_moving_ci95=ci["moving"],
+            epe_boundary=mean["boundary"], epe_boundary_ci95=ci["boundary"],
+            epe_background=mean["background"], epe_background_ci95=ci["background"],
+        )  # fmt: skip
 
 
 def accuracy(estimate: Callable, pairs: PairSet, use_gray: bool) -> ErrorSums:
@@ -288,14 +319,15 @@ def markdown_table(rows: list[FlowEvalRow]) -> str:
     """Markdown table of rows with EPE ratios to TV-L1 and zero flow, and fps ratios to TV-L1."""
     ref = {r.method: r for r in rows}
     fmt = lambda x, p=3: "-" if x is None else f"{x:.{p}f}"  # noqa: E731
-    lines = ["| method | pairs | EPE | EPE noc | EPE moving | >1px | >3px | EPE / TV-L1 | EPE / zero | fps b1 | fps best (batch) | fps / TV-L1 | resolution | device | threads |",  # noqa: E501
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    lines = ["| method | pairs | EPE | EPE noc | EPE moving | EPE boundary | EPE background | >1px | >3px | EPE / TV-L1 | EPE / zero | fps b1 | fps best (batch) | fps / TV-L1 | resolution | device | threads |",  # noqa: E501
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     tv, zero = ref.get("tvl1"), ref.get("zero")
     for r in rows:
         best = "-" if r.fps_batch is None else f"{r.fps_batch:.1f} ({r.best_batch})"
         speed = max(x for x in (r.fps, r.fps_batch) if x is not None) if r.fps is not None else None
         lines.append(
             f"| {r.method} | {r.pairs} | {fmt(r.epe)} | {fmt(r.epe_noc)} | {fmt(r.epe_moving)} | "
+            f"{fmt(r.epe_boundary)} | {fmt(r.epe_background)} | "
             f"{fmt(100 * r.outlier_1px, 1)}% | "
             f"{fmt(100 * r.outlier_3px, 1)}% | {fmt(r.epe / tv.epe if tv and tv.epe else None, 2)} | "
             f"{fmt(r.epe / zero.epe if zero and zero.epe else None, 2)} | {fmt(r.fps, 1)} | {best} | "
@@ -315,6 +347,16 @@ def flow_metrics(rows: list[FlowEvalRow]) -> dict:
             out["fps_ratio_tvl1"] = by["uf"]["fps"] / by["tvl1"]["fps"]
     if "zero" in by and "uf" in by and by["zero"]["epe"]:
         out["epe_ratio_zero"] = by["uf"]["epe"] / by["zero"]["epe"]
-    kept = ("epe", "fps", "epe_ci95", "epe_moving", "epe_moving_ci95")
+    kept = (
+        "epe",
+        "fps",
+        "epe_ci95",
+        "epe_moving",
+        "epe_moving_ci95",
+        "epe_boundary",
+        "epe_boundary_ci95",
+        "epe_background",
+        "epe_background_ci95",
+    )
     out["references"] = {m: {k: r[k] for k in kept} for m, r in by.items() if m != "uf"}
     return out

@@ -12,15 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
-from ufsn.flow.evaluate import MOVING_PX  # ground-truth motion above which a pixel is "moving"
+from ufsn.flow.evaluate import pixel_groups
 from ufsn.flow.losses import LossConfig, endpoint_error, resize_images, unsupervised_loss
 from ufsn.flow.net import FlowOutput
 from ufsn.flow.warp import upsample_flow
-
-BOUNDARY_PX = 3  # non-moving pixels within this distance (chessboard) of a moving one are "boundary"
-PIXEL_GROUPS = ("background", "boundary", "moving")
 
 
 @dataclass(frozen=True)
@@ -69,15 +65,6 @@ def fit_free_flow(img1: torch.Tensor, img2: torch.Tensor, gt: torch.Tensor, loss
         opt.step()
     with torch.no_grad():
         return upsample_flow(field, size)
-
-
-def pixel_groups(gt: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Boolean masks (B, 1, H, W): moving (> MOVING_PX), boundary (near moving), background (the rest)."""
-    moving = torch.linalg.vector_norm(gt, dim=1, keepdim=True) > MOVING_PX  # (B, 1, H, W)
-    k = 2 * BOUNDARY_PX + 1
-    near = F.max_pool2d(moving.float(), k, stride=1, padding=BOUNDARY_PX) > 0  # (B, 1, H, W)
-    boundary = near & ~moving
-    return {"background": ~near, "boundary": boundary, "moving": moving}
 
 
 def group_errors(flow: torch.Tensor, gt: torch.Tensor) -> dict[str, float]:

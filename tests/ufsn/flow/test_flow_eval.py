@@ -24,7 +24,7 @@ def test_error_sums_hand_worked():
     noc = np.array([[True, False, True, True]])
     s = ErrorSums()
     s.add(pred, gt, valid, noc)
-    epe, epe_noc, o1, o3, moving, ci, ci_moving = s.summary()
+    epe, epe_noc, o1, o3, moving, ci, ci_moving, *_ = s.summary()
     assert epe == pytest.approx(7.5 / 4) and epe_noc == pytest.approx(2.5 / 3)
     assert o1 == pytest.approx(0.5) and o3 == pytest.approx(0.25)
     assert moving is None and ci_moving is None  # nothing moves in this ground truth
@@ -50,6 +50,31 @@ def test_error_sums_moving_pixels_hand_worked():
     summary = s.summary()
     assert summary.epe == pytest.approx(8 / 4)
     assert summary.epe_moving == pytest.approx((5 + 2) / 2)  # only the pixels moving more than 1 px
+
+
+def test_error_sums_boundary_and_background_hand_worked():
+    # One row of 9 pixels: pixel 0 moves 5 px, the rest move 0.1 .. 0.8 px (static). Pixels 1-3 lie
+    # within 3 px of the moving one (boundary), pixels 4-8 beyond it (background). Zero flow: error = |gt|.
+    gt = np.zeros((1, 9, 2), np.float32)
+    gt[0, :, 0] = [5, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8]
+    valid = np.ones((1, 9), bool)
+    valid[0, 8] = False  # invalid pixels count in no group
+    s = ErrorSums()
+    s.add(np.zeros_like(gt), gt, valid, None)
+    summary = s.summary()
+    assert summary.epe_moving == pytest.approx(5.0)
+    assert summary.epe_boundary == pytest.approx((0.1 + 0.2 + 0.3) / 3)
+    assert summary.epe_background == pytest.approx((0.4 + 0.5 + 0.6 + 0.7) / 4)
+    assert summary.epe == pytest.approx((5 + 0.6 + 2.2) / 8)
+    assert summary.epe_boundary_ci95 == 0.0  # one pair: every bootstrap resample is that pair
+
+
+def test_error_sums_groups_are_empty_without_motion():
+    s = ErrorSums()
+    s.add(np.ones((3, 3, 2), np.float32), np.zeros((3, 3, 2), np.float32), np.ones((3, 3), bool), None)
+    summary = s.summary()
+    assert summary.epe_moving is None and summary.epe_boundary is None
+    assert summary.epe_background == pytest.approx(np.sqrt(2))
 
 
 @pytest.fixture(scope="module")

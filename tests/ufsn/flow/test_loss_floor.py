@@ -7,7 +7,8 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from ufsn.flow.loss_floor import LossFloorConfig, fit_free_flow, group_errors, initial_field, pixel_groups
+from ufsn.flow.evaluate import pixel_groups
+from ufsn.flow.loss_floor import LossFloorConfig, fit_free_flow, group_errors, initial_field
 from ufsn.flow.losses import LossConfig
 
 
@@ -64,10 +65,15 @@ def test_cli_prints_zero_and_each_loss_and_rejects_unknown_fields(tiny_root):
 
     base = ["flow-loss-floor", "--root", str(tiny_root), "--dataset", "synthetic", "--config", "flow_tiny.toml",
             "--pairs", "2", "--steps", "2", "--threads", "1"]  # fmt: skip
-    result = CliRunner().invoke(main, [*base, "--vary", "w_census=0,w_smooth=16"])
+    result = CliRunner().invoke(main, [*base, "--vary", "w_census=0,w_smooth=16", "--vary", "census_patch=5"])
     assert result.exit_code == 0, result.output
     lines = [line for line in result.output.splitlines() if line.startswith("| ")]
-    assert [line.split(" | ")[0] for line in lines[1:]] == ["| zero flow", "| loss", "| loss + w_census=0,w_smooth=16"]
+    assert [line.split(" | ")[0] for line in lines[1:]] == [
+        "| zero flow",
+        "| loss",
+        "| loss + w_census=0,w_smooth=16",
+        "| loss + census_patch=5",
+    ]  # an integer field stays an integer (a float patch size reached F.unfold and crashed)
     assert lines[1].split(" | ")[2] == "1.00"  # zero flow against itself
     bad = CliRunner().invoke(main, [*base, "--vary", "w_cencus=0"])
     assert bad.exit_code != 0 and "w_cencus=0" in bad.output and "w_census" in bad.output
