@@ -14,11 +14,14 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ufsn.config_loader import build
 from ufsn.flow.corr import CostVolume, cost_volume_flops_hook, num_displacements
 from ufsn.flow.warp import Warp, upsample_flow, warp_flops_hook
+
+LEVEL_UPSAMPLING = ("bilinear", "guided")
 
 
 @dataclass(frozen=True)
@@ -37,10 +40,13 @@ class FlowNetConfig:
     multi_scale: bool = True  # False: ablation "w/o multi-scale", a single level at output_level
     vectorised_corr: bool = False  # unfold cost volume (faster backward on none of our sizes; see perf flow)
     normalize_features: bool = True  # zero-mean, unit-std features of the pair before matching (UFlow)
+    upsample: str = "bilinear"  # coarse flow to the next level: bilinear | guided (learned from the finer features)
 
     def __post_init__(self):
         if not 1 <= self.output_level <= len(self.channels):
             raise ValueError(f"output_level {self.output_level} outside 1..{len(self.channels)}")
+        if self.upsample not in LEVEL_UPSAMPLING:
+            raise ValueError(f"upsample {self.upsample!r}; valid: {', '.join(LEVEL_UPSAMPLING)}")
 
     @property
     def decode_levels(self) -> list[int]:
@@ -144,6 +150,53 @@ class ContextNet(nn.Module):
         return flow + self.body(torch.cat([hidden, flow], dim=1))  # (B, 2, H, W)
 
 
+def bilinear_logits() -> torch.Tensor:
+    """(9, 2, 2) logits whose softmax over the 3x3 coarse neighbours ``n = 3 (dy + 1) + (dx + 1)`` is bilinear
+    x2 upsampling for the fine sub-pixel (sy, sx) of a coarse pixel (pixel centres, ``align_corners=False``).
+
+    Per axis the sub-pixel sits ``u = -1/4`` or ``+1/4`` coarse pixels from its parent's centre and neighbour
+    ``d`` gets ``max(0, 1 - |u - d|)``; a zero weight becomes 1e-4.
+    """
+    u = torch.tensor([-0.25, 0.25], dtype=torch.float64)  # (2,) sub-pixel offsets
+    d = torch.tensor([-1.0, 0.0, 1.0], dtype=torch.float64)  # (3,) neighbour offsets
+    w = (1 - (u.view(1, 2) - d.view(3, 1)).abs()).clamp(min=0)  # (3, 2): neighbour, sub-pixel
+    w2 = w.view(3, 1, 2, 1) * w.view(1, 3, 1, 2)  # (dy, dx, sy, sx)
+    return w2.reshape(9, 2, 2).clamp(min=1e-4).log().float()
+
+
+class GuidedUpsampler(nn.Module):
+    """Coarse flow to the next, 2x finer level: every fine pixel mixes the 3x3 coarse flow vectors around
+    its parent with softmax weights predicted from the fine level's own features.
+
+    Bilinear upsampling spreads a moving actor's flow one coarse pixel into the static background at every
+    level (32 input pixels at the top of a 5-level pyramid); the fine features know where the actor's edge
+    is and can pick the vectors of its own side. The weights start as bilinear upsampling (zeroed head plus
+    the bilinear logits), so training departs from the plain pyramid.
+    """
+
+    def __init__(self, cin: int, width: int = 32):
+        super().__init__()
+        self.mask = nn.Sequential(_conv(cin, width), nn.Conv2d(width, 9, 1))
+        self.register_buffer("prior", bilinear_logits(), persistent=False)  # (9, 2, 2)
+
+    def zero_head(self) -> None:
+        _zero_init(self.mask[-1])
+
+    def forward(self, guide: torch.Tensor, coarse: torch.Tensor) -> torch.Tensor:
+        """guide (B, C, h, w) features of the fine level, coarse (B, 2, hc, wc) with h <= 2 hc, w <= 2 wc;
+        returns (B, 2, h, w) in pixels of the fine level (scaled by the size ratio, as :func:`upsample_flow`)."""
+        b, _, hc, wc = coarse.shape
+        h, w = guide.shape[-2:]
+        ys, xs = torch.arange(h, device=guide.device), torch.arange(w, device=guide.device)  # (h,), (w,)
+        padded = F.pad(coarse, (1, 1, 1, 1), mode="replicate")  # (B, 2, hc+2, wc+2)
+        neighbours = F.unfold(padded, kernel_size=3).view(b, 2, 9, hc, wc)  # (B, 2, 9, hc, wc)
+        neighbours = neighbours[:, :, :, ys // 2][..., xs // 2]  # (B, 2, 9, h, w): the parent's 3x3 neighbours
+        prior = self.prior[:, ys % 2][..., xs % 2]  # (9, h, w): bilinear logits of each fine pixel's sub-pixel
+        weights = (self.mask(guide) + prior).softmax(dim=1).unsqueeze(1)  # (B, 1, 9, h, w)
+        ratio = torch.tensor([w / wc, h / hc], device=coarse.device, dtype=coarse.dtype).view(1, 2, 1, 1)
+        return (weights * neighbours).sum(dim=2) * ratio  # (B, 2, h, w)
+
+
 class FlowNet(nn.Module):
     """``FlowNet(img1, img2) -> FlowOutput``; images (B, 3, H, W) RGB in [0, 1], any H, W >= 2^levels."""
 
@@ -162,6 +215,8 @@ class FlowNet(nn.Module):
         n_dec = 1 if cfg.shared_decoder else len(cfg.decode_levels)
         self.decoders = nn.ModuleList(FlowDecoder(dec_in, cfg.decoder_widths) for _ in range(n_dec))
         self.context = ContextNet(cfg.decoder_widths[-1] + 2, cfg.context_widths) if cfg.context else None
+        guided = cfg.upsample == "guided" and len(cfg.decode_levels) > 1
+        self.upsampler = GuidedUpsampler(cfg.feature_proj) if guided else None  # shared by every level, as the decoder
         self.act = nn.LeakyReLU(0.1)
         self._init_weights()
 
@@ -180,6 +235,8 @@ class FlowNet(nn.Module):
             _zero_init(decoder.head)
         if self.context is not None:
             _zero_init(self.context.body[-1])
+        if self.upsampler is not None:
+            self.upsampler.zero_head()
 
     def forward(self, img1: torch.Tensor, img2: torch.Tensor) -> FlowOutput:
         b = img1.shape[0]
@@ -196,12 +253,15 @@ class FlowNet(nn.Module):
 
     def _decode(self, i: int, level: int, f1: torch.Tensor, f2: torch.Tensor, coarse: torch.Tensor | None):
         """One pyramid level: upsample, warp, match, decode the residual."""
+        p1 = self.proj[str(level)](f1)  # (B, P, h, w)
         if coarse is None:
             up = f1.new_zeros(f1.shape[0], 2, *f1.shape[-2:])  # (B, 2, h, w) zero flow at the top
         else:
-            up = upsample_flow(coarse, f1.shape[-2:])  # (B, 2, h, w), x2 size and x2 value
+            if self.upsampler is not None:
+                up = self.upsampler(p1, coarse)  # (B, 2, h, w), guided by this level's features
+            else:
+                up = upsample_flow(coarse, f1.shape[-2:])  # (B, 2, h, w), x2 size and x2 value
             f2 = self.warp(f2, up)  # q2(x + up(U^{l+1})(x))
-        p1 = self.proj[str(level)](f1)  # (B, P, h, w)
         if self.config.cost_volume:
             if self.config.normalize_features:
                 f1, f2 = normalize_pair(f1, f2)  # (B, C_l, h, w) each, zero mean and unit std per pair

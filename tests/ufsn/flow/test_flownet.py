@@ -2,8 +2,9 @@
 
 import pytest
 import torch
+import torch.nn.functional as F
 
-from ufsn.flow.net import FlowNet, FlowNetConfig, count_parameters
+from ufsn.flow.net import FlowNet, FlowNetConfig, GuidedUpsampler, count_parameters
 
 SWITCHES = {
     "default": FlowNetConfig(),
@@ -14,6 +15,7 @@ SWITCHES = {
     "no-context": FlowNetConfig(context=False),
     "vectorised-corr": FlowNetConfig(vectorised_corr=True),
     "r2-out3": FlowNetConfig(max_displacement=2, output_level=3),
+    "guided-upsampling": FlowNetConfig(upsample="guided", output_level=1),
 }
 
 
@@ -50,3 +52,29 @@ def test_odd_input_size_and_bad_level():
     assert out.full.shape == (1, 2, 50, 70)
     with pytest.raises(ValueError, match="output_level"):
         FlowNetConfig(output_level=9)
+    with pytest.raises(ValueError, match="upsample 'nearest'; valid: bilinear, guided"):
+        FlowNetConfig(upsample="nearest")
+
+
+def test_guided_upsampling_starts_as_bilinear():
+    up = GuidedUpsampler(8)
+    up.zero_head()
+    coarse, guide = torch.randn(2, 2, 5, 7), torch.randn(2, 8, 10, 14)
+    reference = F.interpolate(coarse * 2, size=(10, 14), mode="bilinear", align_corners=False)  # x2 size and value
+    assert torch.allclose(up(guide, coarse), reference, atol=5e-3)  # the zero-weight taps keep 1e-4 each
+
+
+def test_guided_upsampling_can_copy_one_side_of_an_edge():
+    # Coarse flow 0 | 3 across a vertical edge between coarse columns 1 and 2. Bilinear blends the two at
+    # fine columns 3 and 4; weights that pick the parent's own vector (tap 4 of 9) keep the edge sharp.
+    up = GuidedUpsampler(8)
+    up.zero_head()
+    with torch.no_grad():
+        up.mask[-1].bias[4] = 50.0  # every fine pixel takes its parent's vector
+    coarse = torch.zeros(1, 2, 4, 4)
+    coarse[:, 0, :, 2:] = 3.0
+    fine = up(torch.randn(1, 8, 8, 8), coarse)  # (1, 2, 8, 8)
+    assert torch.allclose(fine[0, 0, :, :4], torch.zeros(8, 4), atol=1e-6)
+    assert torch.allclose(fine[0, 0, :, 4:], torch.full((8, 4), 6.0), atol=1e-6)  # x2 value at the finer level
+    bilinear = F.interpolate(coarse * 2, size=(8, 8), mode="bilinear", align_corners=False)
+    assert bilinear[0, 0, 0, 3] == pytest.approx(1.5) and bilinear[0, 0, 0, 4] == pytest.approx(4.5)
