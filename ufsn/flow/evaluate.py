@@ -155,7 +155,8 @@ class ErrorSums:
         err = np.linalg.norm(pred - gt, axis=-1)  # (H, W)
         self.out1 += (err[valid] > 1.0).sum()
         self.out3 += (err[valid] > 3.0).sum()
-        groups = pixel_groups(torch.from_numpy(np.ascontiguousarray(gt)).permute(2, 0, 1)[None])  # (1, 1, H, W) each
+        known = np.where(valid[..., None], gt, 0).astype(np.float32)  # (H, W, 2): unknown flow (.flo 1e9) is 0
+        groups = pixel_groups(torch.from_numpy(known).permute(2, 0, 1)[None])  # (1, 1, H, W) each
         masks = {"all": valid, **{g: valid & m[0, 0].numpy() for g, m in groups.items()}}  # (H, W) each
         self.per_pair.append([x for g in self.GROUPS for x in (float(err[masks[g]].sum()), int(masks[g].sum()))])
         if noc is not None:

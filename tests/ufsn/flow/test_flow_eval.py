@@ -59,6 +59,7 @@ def test_error_sums_boundary_and_background_hand_worked():
     gt[0, :, 0] = [5, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8]
     valid = np.ones((1, 9), bool)
     valid[0, 8] = False  # invalid pixels count in no group
+    gt[0, 8, 0] = 1e9  # and their unknown flow (Middlebury's 1e9) makes no neighbour a boundary pixel
     s = ErrorSums()
     s.add(np.zeros_like(gt), gt, valid, None)
     summary = s.summary()
