@@ -93,11 +93,12 @@ def flow_panel(root: Path, dataset: str, split: int, video_ids: list[str], out: 
             axes[row, col].set_axis_off()
             if row == 0:
                 axes[row, col].set_title(name, fontsize=9)
-        axes[row, 0].text(0, -2, vid, fontsize=6)
+        rgb = axes[row, 0]  # the clip's name under its frame, clear of the column titles
+        rgb.text(0.0, -0.02, vid, transform=rgb.transAxes, va="top", fontsize=6)
     reader.close()
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
+    fig.savefig(out, dpi=110, bbox_inches="tight")  # long class names stay inside the image
     plt.close(fig)
     return out
 
@@ -126,14 +127,14 @@ def confusion_figure(root: Path, dataset: str, split: int, class_names: list[str
     fig, axes = plt.subplots(1, 3, figsize=(15, 5.2))
     panels = [("RGB stream", pick(m_rgb), "Blues", (0, 1)), ("UF-TSN", pick(m_uf), "Blues", (0, 1)),
               ("UF-TSN - RGB", pick(m_uf - m_rgb), "RdBu", (-1, 1))]  # fmt: skip
-    for ax, (title, m, cmap, lim) in zip(axes, panels, strict=True):
+    for i, (ax, (title, m, cmap, lim)) in enumerate(zip(axes, panels, strict=True)):
         ax.imshow(m, cmap=cmap, vmin=lim[0], vmax=lim[1])
         ax.set_title(title)
         ax.set_xticks(range(len(names)), names, rotation=90, fontsize=6)
-        ax.set_yticks(range(len(names)), names, fontsize=6)
+        ax.set_yticks(range(len(names)), names if i == 0 else [], fontsize=6)  # the rows are the same in all three
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
+    fig.savefig(out, dpi=110, bbox_inches="tight")  # long class names stay inside the image
     plt.close(fig)
     return out
 
