@@ -82,7 +82,7 @@ def clips_per_second(config: LoaderBenchConfig, source: str, modality: str, vide
     """Time ``passes`` passes over ``videos`` through one DataLoader (one worker start-up); returns clips/s."""
     import torch
 
-    from ufsn.tsn.data import ClipConfig, ClipDataset, open_reader, quiet_opencv_pool, worker_init
+    from ufsn.tsn.data import ClipConfig, ClipDataset, open_reader, worker_options
 
     dataset = ClipDataset(
         open_reader(config.root, config.dataset, source),
@@ -90,10 +90,8 @@ def clips_per_second(config: LoaderBenchConfig, source: str, modality: str, vide
         ClipConfig(modality=modality, segments=config.segments, size=config.size),
     )
     torch.manual_seed(config.seed)  # same snippets and crops for both sources
-    if config.workers:
-        quiet_opencv_pool()  # the workers fork when the loader is iterated
     loader = torch.utils.data.DataLoader(
-        dataset, batch_size=config.batch, num_workers=config.workers, worker_init_fn=worker_init, shuffle=True
+        dataset, batch_size=config.batch, shuffle=True, **worker_options(config.workers)
     )
     start = time.perf_counter()
     clips = 0

@@ -15,15 +15,12 @@ from typing import NamedTuple
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from pipeline.api import FrameSize
 from ufsn.flow.net import FlowNet
 
 CLASSICAL = ("tvl1", "dis", "farneback")
-CSV_COLUMNS = ("method", "dataset", "pairs", "epe", "epe_noc", "outlier_1px", "outlier_3px", "fps", "fps_batch",
-               "best_batch", "resolution", "eval_size", "device", "threads", "epe_moving", "epe_ci95",
-               "epe_moving_ci95", "epe_boundary", "epe_boundary_ci95", "epe_background",
-               "epe_background_ci95")  # fmt: skip
 MOVING_PX = 1.0  # ground-truth motion above which a pixel counts as moving (``epe_moving``)
 BOUNDARY_PX = 3  # non-moving pixels within this distance (chessboard) of a moving one are "boundary"
 PIXEL_GROUPS = ("background", "boundary", "moving")
@@ -76,6 +73,9 @@ class FlowEvalRow(NamedTuple):
     epe_background_ci95: float | None = None
 
 
+CSV_COLUMNS = FlowEvalRow._fields  # the flow-eval CSV: one column per row field, in this order
+
+
 class ErrorSummary(NamedTuple):
     epe: float
     epe_noc: float | None
@@ -93,8 +93,6 @@ class ErrorSummary(NamedTuple):
 def pixel_groups(gt: torch.Tensor) -> dict[str, torch.Tensor]:
     """Boolean masks (B, 1, H, W) from ground truth (B, 2, H, W): moving (> MOVING_PX), boundary (not moving,
     within BOUNDARY_PX of a moving pixel: where an estimator spreads an actor's motion), background (the rest)."""
-    import torch.nn.functional as F
-
     moving = torch.linalg.vector_norm(gt, dim=1, keepdim=True) > MOVING_PX  # (B, 1, H, W)
     k = 2 * BOUNDARY_PX + 1
     near = F.max_pool2d(moving.float(), k, stride=1, padding=BOUNDARY_PX) > 0  # (B, 1, H, W)
@@ -348,16 +346,7 @@ def flow_metrics(rows: list[FlowEvalRow]) -> dict:
             out["fps_ratio_tvl1"] = by["uf"]["fps"] / by["tvl1"]["fps"]
     if "zero" in by and "uf" in by and by["zero"]["epe"]:
         out["epe_ratio_zero"] = by["uf"]["epe"] / by["zero"]["epe"]
-    kept = (
-        "epe",
-        "fps",
-        "epe_ci95",
-        "epe_moving",
-        "epe_moving_ci95",
-        "epe_boundary",
-        "epe_boundary_ci95",
-        "epe_background",
-        "epe_background_ci95",
-    )
+    epes = [f for f in ErrorSummary._fields if f.startswith("epe") and f != "epe_noc"]  # each group's EPE and CI
+    kept = ("epe", "fps", *epes[1:])
     out["references"] = {m: {k: r[k] for k in kept} for m, r in by.items() if m != "uf"}
     return out

@@ -205,6 +205,17 @@ def quiet_opencv_pool() -> None:
     cv2.setNumThreads(1)
 
 
+def worker_options(workers: int) -> dict:
+    """DataLoader keyword arguments for ``workers`` decoding processes (``num_workers``, ``worker_init_fn``).
+
+    With workers, OpenCV's pool in this process is stopped first (:func:`quiet_opencv_pool`): they fork
+    from it when the loader is iterated.
+    """
+    if workers:
+        quiet_opencv_pool()
+    return {"num_workers": workers, "worker_init_fn": worker_init}
+
+
 def worker_init(worker_id: int) -> None:
     """DataLoader ``worker_init_fn``: one OpenCV and one torch thread per worker (cores are the workers)."""
     import cv2

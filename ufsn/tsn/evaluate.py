@@ -23,13 +23,11 @@ class StreamScores(NamedTuple):
 def evaluate_stream(model: torch.nn.Module, dataset, *, device: torch.device, batch_size: int = 2,
                     workers: int = 0, progress: bool = True) -> StreamScores:  # fmt: skip
     """Run ``model`` on every test clip (all snippets x crops per video; consensus inside the model)."""
-    from ufsn.tsn.data import quiet_opencv_pool, worker_init
+    from ufsn.tsn.data import worker_options
     from ufsn.workers import capped_workers
 
-    if capped_workers(workers):
-        quiet_opencv_pool()  # the workers fork when the loader is iterated
     loader = torch.utils.data.DataLoader(
-        dataset, batch_size=batch_size, shuffle=False, num_workers=capped_workers(workers), worker_init_fn=worker_init
+        dataset, batch_size=batch_size, shuffle=False, **worker_options(capped_workers(workers))
     )
     scores, labels, ids = predict(model, loader, device=device, progress=progress)
     return StreamScores(scores, labels, ids)

@@ -25,7 +25,7 @@ from ufsn.tsn.train import EpochStats, FitResult, OptimConfig, StepFn, classific
 
 def make_loader_factory(dataset, config: OptimConfig, ctx: DistContext, *, workers: int, max_iters: int = 0):
     """``epoch -> iterable of batches``: seeded shuffling (DistributedSampler under DDP), per-process batch."""
-    from ufsn.tsn.data import quiet_opencv_pool, worker_init
+    from ufsn.tsn.data import worker_options
     from ufsn.workers import capped_workers
 
     workers = capped_workers(workers)
@@ -38,11 +38,9 @@ def make_loader_factory(dataset, config: OptimConfig, ctx: DistContext, *, worke
         )
         sampler.set_epoch(epoch)
         torch.manual_seed(config.seed * 1000 + epoch * 7 + ctx.rank)  # augmentation draws (ClipDataset)
-        if workers:
-            quiet_opencv_pool()  # the workers fork when the loader is iterated
         loader = torch.utils.data.DataLoader(
-            dataset, batch_size=config.batch_size, sampler=sampler, num_workers=workers,
-            worker_init_fn=worker_init, drop_last=len(dataset) >= config.batch_size * ctx.world_size,
+            dataset, batch_size=config.batch_size, sampler=sampler,
+            drop_last=len(dataset) >= config.batch_size * ctx.world_size, **worker_options(workers),
         )  # fmt: skip
         return itertools.islice(loader, max_iters) if max_iters > 0 else loader
 

@@ -13,7 +13,7 @@ from pipeline.steps.shards import ShardsConfig, run_shards
 from pipeline.steps.splits import SplitsConfig, run_splits
 from pipeline.storage.flowcode import code_to_input, quantize_flow
 from pipeline.synth.dataset import class_table, preset, render_clip
-from ufsn.tsn.data import ClipConfig, ClipDataset, open_reader, quiet_opencv_pool, split_dataset, worker_init
+from ufsn.tsn.data import ClipConfig, ClipDataset, open_reader, split_dataset, worker_options
 from ufsn.tsn.sampling import snippet_indices, train_offsets, uniform_offsets
 from ufsn.tsn.transforms import hflip, multiscale_box
 
@@ -130,8 +130,7 @@ def test_dataloader_two_workers_over_shards(data_root, tmp_path):
     assert not report.failed and report.source == "frames"
     config = ClipConfig(modality="rgb", segments=3, size=32)
     dataset = split_dataset(tmp_path, "synthetic", 1, ("train", "val", "test"), config)
-    quiet_opencv_pool()  # earlier tests may have left OpenCV's pool running in this process
-    loader = torch.utils.data.DataLoader(dataset, batch_size=4, num_workers=2, worker_init_fn=worker_init)
+    loader = torch.utils.data.DataLoader(dataset, batch_size=4, **worker_options(2))  # OpenCV's pool stopped first
     seen = []
     for batch in loader:
         assert batch["input"].shape[1:] == (3, 3, 32, 32) and torch.isfinite(batch["input"]).all()
