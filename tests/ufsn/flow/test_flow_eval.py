@@ -10,7 +10,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from ufsn.flow.evaluate import CSV_COLUMNS, ErrorSums
+from ufsn.flow.evaluate import CSV_COLUMNS, ErrorSums, PairSet, accuracy, classical_estimator
 from ufsn.flow.losses import LossConfig
 from ufsn.flow.net import FlowNetConfig
 from ufsn.flow.train import FlowTrainConfig, train_flow
@@ -29,6 +29,26 @@ def test_error_sums_hand_worked():
     assert o1 == pytest.approx(0.5) and o3 == pytest.approx(0.25)
     assert moving is None and ci_moving is None  # nothing moves in this ground truth
     assert ci == 0.0  # one pair: every bootstrap resample is that pair
+
+
+@pytest.mark.parametrize("method", ["tvl1", "dis"])
+def test_classical_accuracy_on_two_threads_keeps_each_pair_in_order(method):
+    rng = np.random.default_rng(0)
+    texture = cv2.GaussianBlur(rng.uniform(0, 255, (40, 48, 3)).astype(np.float32), (0, 0), 1.5)
+    shifts = [(1, 0), (0, 2), (3, 1), (0, 0), (2, 2)]  # a different motion per pair: order errors show
+    img1 = [np.clip(texture[4:36, 4:44], 0, 255).astype(np.uint8) for _ in shifts]
+    img2 = [np.clip(texture[4 - dy : 36 - dy, 4 - dx : 44 - dx], 0, 255).astype(np.uint8) for dx, dy in shifts]
+    flow = [np.broadcast_to(np.float32(s), (32, 40, 2)).copy() for s in shifts]
+    pairs = PairSet(img1, img2, flow, [np.ones((32, 40), bool)] * len(shifts), None)
+    threaded = accuracy(classical_estimator(method), pairs, use_gray=True, threads=2).per_pair
+    for i, (a, b) in enumerate(zip(img1, img2, strict=True)):  # reference: OpenCV directly, a new instance per pair
+        if method == "tvl1":
+            direct = cv2.optflow.DualTVL1OpticalFlow_create()
+        else:  # a DIS instance keeps state from its previous call: reused, the second pair's flow differs
+            direct = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+        pred = direct.calc(cv2.cvtColor(a, cv2.COLOR_RGB2GRAY), cv2.cvtColor(b, cv2.COLOR_RGB2GRAY), None)
+        assert threaded[i][0] == pytest.approx(np.linalg.norm(pred - flow[i], axis=-1).sum(), rel=1e-4)
+        assert threaded[i][1] == 32 * 40
 
 
 def test_error_sums_interval_over_pairs():

@@ -7,7 +7,7 @@ import torch
 
 from pipeline.storage.flowcode import code_to_input, quantize_flow
 from ufsn.flow.net import FlowNet, FlowNetConfig
-from ufsn.tsn.embedded import EmbeddedFlowStream, flow_to_code, stack_flow
+from ufsn.tsn.embedded import EmbeddedFlowStream, distinct_pairs, flow_to_code, stack_flow
 from ufsn.tsn.streams import StreamConfig, TSNStream
 
 
@@ -43,3 +43,34 @@ def test_shapes_and_classification_gradient_reaches_estimator():
     torch.nn.functional.cross_entropy(out.scores, torch.tensor([1, 3])).backward()
     grad = sum(p.grad.norm() ** 2 for p in estimator.parameters() if p.grad is not None) ** 0.5
     assert torch.isfinite(grad) and grad > 0
+
+
+def test_distinct_pairs_hand_worked():
+    frames = torch.arange(4.0).view(4, 1, 1, 1).expand(4, 3, 2, 2)  # four constant frames 0, 1, 2, 3
+    img1, img2 = frames[[0, 1, 0, 2, 1]], frames[[1, 2, 1, 3, 2]]  # pairs 0-1, 1-2, 0-1, 2-3, 1-2
+    first, second, index = distinct_pairs(img1, img2)
+    assert first.shape == (3, 3, 2, 2) and second.shape == (3, 3, 2, 2)
+    assert torch.equal(first[index], img1) and torch.equal(second[index], img2)
+    assert index[0] == index[2] and index[1] == index[4] and len(set(index.tolist())) == 3
+
+
+def test_frozen_estimator_runs_once_per_distinct_pair_with_unchanged_scores():
+    torch.manual_seed(0)
+    estimator = FlowNet(FlowNetConfig(channels=(8, 12, 16), decoder_widths=(16, 8), context=False))
+    with torch.no_grad():
+        for p in estimator.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    classifier = TSNStream(StreamConfig(in_channels=4, num_classes=5, weights="random", dropout=0.0, partial_bn=False))
+    stream = EmbeddedFlowStream(estimator, classifier, bound=20.0).freeze_estimator().eval()
+    video = torch.rand(4, 3, 32, 32)  # (T, 3, H, W): one 4-frame test clip
+    x = torch.stack([video[[0, 1, 2]], video[[1, 2, 3]], video[[0, 1, 2]]])[None]  # (1, K=3, L+1=3, ...)
+    seen = []
+    estimator.register_forward_hook(lambda module, args, out: seen.append(args[0].shape[0]))
+    with torch.no_grad():
+        scores = stream(x)
+        img1, img2 = x[0, :, :-1].flatten(0, 1), x[0, :, 1:].flatten(0, 1)  # the 6 pairs, 3 distinct
+        flow = estimator(img1, img2).full.view(3, 2, 2, 32, 32)  # every pair on its own
+        codes = code_to_input(flow_to_code(flow, 20.0))
+        expected = classifier.forward_head(classifier.forward_features(stack_flow(codes))).mean(0, keepdim=True)
+    assert seen[0] == 3  # the estimator saw pairs 0-1, 1-2, 2-3 once each
+    torch.testing.assert_close(scores, expected, rtol=1e-4, atol=1e-5)
