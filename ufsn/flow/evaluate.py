@@ -8,7 +8,7 @@ for every method (torch ``set_num_threads``, OpenCV ``setNumThreads``).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -127,15 +127,18 @@ def to_tensor(rgb: np.ndarray, device) -> torch.Tensor:
 
 
 @torch.inference_mode()
-def uf_estimator(net: FlowNet, device) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
-    """(rgb1, rgb2) uint8 -> (H, W, 2) float32 px with the trained network."""
-
-    def run(a, b):
-        with torch.inference_mode():
-            flow = net(to_tensor(a, device), to_tensor(b, device)).full  # (1, 2, H, W)
-        return flow[0].permute(1, 2, 0).float().cpu().numpy()  # (H, W, 2)
-
-    return run
+def uf_flows(net: FlowNet, pairs: PairSet, device, batch: int = 16) -> Iterator[np.ndarray]:
+    """The trained network's (H, W, 2) float32 flow in px for every pair, in order, up to ``batch``
+    consecutive pairs of one size per forward pass (each pair's flow depends on that pair alone)."""
+    start, n = 0, len(pairs.img1)
+    while start < n:
+        stop = start + 1
+        while stop < min(start + batch, n) and pairs.img1[stop].shape == pairs.img1[start].shape:
+            stop += 1
+        img1 = torch.cat([to_tensor(a, device) for a in pairs.img1[start:stop]])  # (b, 3, H, W)
+        img2 = torch.cat([to_tensor(b, device) for b in pairs.img2[start:stop]])
+        yield from net(img1, img2).full.permute(0, 2, 3, 1).float().cpu().numpy()  # (H, W, 2) each
+        start = stop
 
 
 class ErrorSums:
@@ -182,22 +185,24 @@ class ErrorSums:
         )  # fmt: skip
 
 
-def accuracy(estimate: Callable, pairs: PairSet, use_gray: bool, threads: int = 1) -> ErrorSums:
-    """Run one method over every pair, ``threads`` pairs at a time, and accumulate its errors in pair order.
+def classical_flows(name: str, pairs: PairSet, threads: int = 1) -> Iterator[np.ndarray]:
+    """OpenCV method ``name``'s (H, W, 2) flow for every pair, in order, ``threads`` pairs at a time.
 
-    Threads suit OpenCV's estimators, which release the GIL: with one OpenCV thread each, two pairs at
-    a time use two cores, where OpenCV's own threads split a 64x64 pair poorly.
+    OpenCV releases the GIL: with one OpenCV thread each (the caller sets it), two pairs at a time use
+    two cores, where OpenCV's own threads split a 64x64 pair poorly.
     """
     from concurrent.futures import ThreadPoolExecutor
 
-    def run(i: int) -> np.ndarray:
-        a, b = pairs.img1[i], pairs.img2[i]
-        return estimate(gray(a), gray(b)) if use_gray else estimate(a, b)
-
-    sums = ErrorSums()
+    estimate = classical_estimator(name)
     with ThreadPoolExecutor(max_workers=max(threads, 1)) as pool:
-        for i, pred in enumerate(pool.map(run, range(len(pairs.img1)))):
-            sums.add(pred, pairs.flow[i], pairs.valid[i], None if pairs.noc is None else pairs.noc[i])
+        yield from pool.map(lambda i: estimate(gray(pairs.img1[i]), gray(pairs.img2[i])), range(len(pairs.img1)))
+
+
+def accuracy(flows: Iterable[np.ndarray], pairs: PairSet) -> ErrorSums:
+    """The errors of one method's ``flows`` (one (H, W, 2) array per pair, in order) against the ground truth."""
+    sums = ErrorSums()
+    for i, pred in enumerate(flows):
+        sums.add(pred, pairs.flow[i], pairs.valid[i], None if pairs.noc is None else pairs.noc[i])
     return sums
 
 
@@ -267,7 +272,7 @@ def _common(pairs: PairSet, cfg: FlowEvalConfig) -> dict:
 def uf_row(net: FlowNet, pairs: PairSet, cfg: FlowEvalConfig, device) -> FlowEvalRow:
     """The UF estimator's row: errors on ``pairs`` and, with ``cfg.with_speed``, frames/s per batch size."""
     torch.set_num_threads(cfg.threads)
-    errors = accuracy(uf_estimator(net, device), pairs, use_gray=False).summary()
+    errors = accuracy(uf_flows(net, pairs, device), pairs).summary()
     fps = fps_b = best = None
     if cfg.with_speed:
         sa, sb = speed_pair(pairs, cfg.speed_size)
@@ -289,7 +294,7 @@ def reference_rows(pairs: PairSet, cfg: FlowEvalConfig) -> Iterator[FlowEvalRow]
                       device="-", **common)  # fmt: skip
     for name in CLASSICAL:
         cv2.setNumThreads(1)  # accuracy: cfg.threads pairs at a time, one OpenCV thread each
-        errors = accuracy(classical_estimator(name), pairs, use_gray=True, threads=cfg.threads).summary()
+        errors = accuracy(classical_flows(name, pairs, cfg.threads), pairs).summary()
         cv2.setNumThreads(cfg.threads)  # speed: one pair on cfg.threads threads, as every method
         fps = classical_fps(name, sa, sb, cfg.speed_seconds) if cfg.with_speed else None
         yield FlowEvalRow(name, **errors._asdict(), fps=fps, fps_batch=None, best_batch=None, device="cpu",

@@ -10,9 +10,9 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from ufsn.flow.evaluate import CSV_COLUMNS, ErrorSums, PairSet, accuracy, classical_estimator
+from ufsn.flow.evaluate import CSV_COLUMNS, ErrorSums, PairSet, accuracy, classical_flows, uf_flows
 from ufsn.flow.losses import LossConfig
-from ufsn.flow.net import FlowNetConfig
+from ufsn.flow.net import FlowNet, FlowNetConfig
 from ufsn.flow.train import FlowTrainConfig, train_flow
 from ufsn.flow.viz import write_flo
 
@@ -40,7 +40,7 @@ def test_classical_accuracy_on_two_threads_keeps_each_pair_in_order(method):
     img2 = [np.clip(texture[4 - dy : 36 - dy, 4 - dx : 44 - dx], 0, 255).astype(np.uint8) for dx, dy in shifts]
     flow = [np.broadcast_to(np.float32(s), (32, 40, 2)).copy() for s in shifts]
     pairs = PairSet(img1, img2, flow, [np.ones((32, 40), bool)] * len(shifts), None)
-    threaded = accuracy(classical_estimator(method), pairs, use_gray=True, threads=2).per_pair
+    threaded = accuracy(classical_flows(method, pairs, threads=2), pairs).per_pair
     for i, (a, b) in enumerate(zip(img1, img2, strict=True)):  # reference: OpenCV directly, a new instance per pair
         if method == "tvl1":
             direct = cv2.optflow.DualTVL1OpticalFlow_create()
@@ -49,6 +49,29 @@ def test_classical_accuracy_on_two_threads_keeps_each_pair_in_order(method):
         pred = direct.calc(cv2.cvtColor(a, cv2.COLOR_RGB2GRAY), cv2.cvtColor(b, cv2.COLOR_RGB2GRAY), None)
         assert threaded[i][0] == pytest.approx(np.linalg.norm(pred - flow[i], axis=-1).sum(), rel=1e-4)
         assert threaded[i][1] == 32 * 40
+
+
+def test_uf_flows_in_batches_equal_each_pair_alone():
+    torch.manual_seed(0)
+    net = FlowNet(FlowNetConfig(channels=(8, 12, 16), decoder_widths=(16, 8), context=False)).eval()
+    with torch.no_grad():  # away from the zero-flow init
+        for p in net.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    rng = np.random.default_rng(1)
+    sizes = [(32, 32), (32, 32), (32, 32), (24, 40), (32, 32)]  # batch 2: [0, 1], [2], [3], [4]
+    img1 = [rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for h, w in sizes]
+    img2 = [rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for h, w in sizes]
+    pairs = PairSet(img1, img2, [np.zeros((h, w, 2), np.float32) for h, w in sizes], [], None)
+    flows = list(uf_flows(net, pairs, "cpu", batch=2))
+    assert [f.shape for f in flows] == [(h, w, 2) for h, w in sizes]
+    for a, b, flow in zip(img1, img2, flows, strict=True):
+        with torch.no_grad():
+            alone = net(
+                torch.from_numpy(a).permute(2, 0, 1)[None].float() / 255,
+                torch.from_numpy(b).permute(2, 0, 1)[None].float() / 255,
+            )
+        np.testing.assert_allclose(flow, alone.full[0].permute(1, 2, 0).numpy(), rtol=1e-4, atol=1e-5)
+        assert np.abs(flow).max() > 1e-3  # a non-trivial flow
 
 
 def test_error_sums_interval_over_pairs():

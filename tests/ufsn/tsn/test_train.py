@@ -96,6 +96,24 @@ def test_optimizer_choice():
         make_optimizer(_Toy(), replace(CFG, optimizer="lbfgs"))
 
 
+def test_sgd_step_matches_the_momentum_update_by_hand():
+    from ufsn.tsn.train import make_optimizer
+
+    layer = nn.Linear(2, 1, bias=False)
+    with torch.no_grad():
+        layer.weight.copy_(torch.tensor([[1.0, -2.0]]))
+    opt = make_optimizer(layer, replace(CFG, lr=0.1, momentum=0.9, weight_decay=0.5))
+    grads = [torch.tensor([[0.5, 1.0]]), torch.tensor([[-1.0, 2.0]])]
+    w, buf = np.array([1.0, -2.0]), None  # by hand: d = g + wd w; buf = d, then 0.9 buf + d; w -= lr buf
+    for g in grads:
+        layer.weight.grad = g.clone()
+        opt.step()
+        d = g.numpy()[0] + 0.5 * w
+        buf = d if buf is None else 0.9 * buf + d
+        w = w - 0.1 * buf
+        np.testing.assert_allclose(layer.weight.detach().numpy()[0], w, rtol=1e-6)
+
+
 def test_estimator_gets_its_own_lr_scale():
     from ufsn.tsn.train import make_optimizer
 
