@@ -207,12 +207,7 @@ def accuracy(flows: Iterable[np.ndarray], pairs: PairSet) -> ErrorSums:
 
 
 def zero_errors(pairs: PairSet) -> ErrorSums:
-    sums = ErrorSums()
-    for i in range(len(pairs.flow)):
-        sums.add(
-            np.zeros_like(pairs.flow[i]), pairs.flow[i], pairs.valid[i], None if pairs.noc is None else pairs.noc[i]
-        )
-    return sums
+    return accuracy((np.zeros_like(flow) for flow in pairs.flow), pairs)
 
 
 def timed_rate(call: Callable[[], None], items: int, seconds: float) -> float:
@@ -287,7 +282,6 @@ def reference_rows(pairs: PairSet, cfg: FlowEvalConfig) -> Iterator[FlowEvalRow]
     """Zero flow, then TV-L1, DIS and Farneback: the same for every estimator on the same pairs."""
     import cv2
 
-    cv2.setNumThreads(cfg.threads)
     common = _common(pairs, cfg)
     sa, sb = speed_pair(pairs, cfg.speed_size) if cfg.with_speed else (None, None)
     yield FlowEvalRow("zero", **zero_errors(pairs).summary()._asdict(), fps=None, fps_batch=None, best_batch=None,
