@@ -96,8 +96,10 @@ def profile_train_step(cfg, bank, device: torch.device, steps: int = 10, warmup:
     profiled_forward = next((e.cpu_time_total / 1e6 for e in prof.key_averages() if e.key == "forward_pass"), None)
     parts = [TrainPart(k, 1e3 * v / steps, v / whole) for k, v in totals.items()]
     scale = 1.0 if profiled_forward is None else forward / profiled_forward
+    if loss_forward * scale > forward:  # a loaded machine can stretch the profiled pass: the terms fill the forward
+        scale = forward / loss_forward
     terms = [TrainPart(f"  {k} (forward)", 1e3 * v * scale / steps, v * scale / whole) for k, v in labelled.items()]
-    net_forward = max(forward - loss_forward * scale, 0.0)
+    net_forward = forward - loss_forward * scale
     parts.insert(1, TrainPart("forward: network", 1e3 * net_forward / steps, net_forward / whole))
     parts.insert(2, TrainPart("forward: loss terms", 1e3 * (forward - net_forward) / steps,
                               (forward - net_forward) / whole))  # fmt: skip
