@@ -10,6 +10,8 @@ import dataclasses
 import json
 import shutil
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,8 +45,11 @@ class RunRecord:
     created: str = ""  # ISO 8601, UTC
     # Metrics of each stream of a two-stream run (spatial, temporal).
     stream_metrics: dict[str, Any] = field(default_factory=dict)
-    # What the run changed from its config and why (capped workers, partial BN off).
+    # What the run changed from its config and why (capped workers, partial BN off, an early stop).
     notes: list[str] = field(default_factory=list)
+    world_size: int = 1  # processes that trained it (torchrun's WORLD_SIZE)
+    # Items per optimiser step over all processes, per stage (stage1: pairs; spatial, temporal, stage2, stage3: clips).
+    global_batch: dict[str, int] = field(default_factory=dict)
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=False)
@@ -83,6 +88,27 @@ def prepare_run(root: Path, dataset: str, name: str, *, resume: bool = False, fo
     # A run killed while saving leaves .checkpoint.pt.tmp-<pid>-* (as large as a checkpoint); never read.
     remove_stale_temporaries(folder)
     return folder
+
+
+@contextmanager
+def run_folder(root: Path, dataset: str, name: str, *, resume: bool = False, force: bool = False,
+               is_main: bool = True) -> Iterator[Path]:  # fmt: skip
+    """The run folder for the body's work, made by :func:`prepare_run` on rank 0 (every rank gets it).
+
+    A folder this call made is removed again when the body fails before writing a checkpoint, so a
+    failed start never leaves a half-made run that the next try refuses without ``--resume``.
+    """
+    from ufsn.distributed import on_main
+
+    folder = run_dir(root, dataset, name)
+    made = on_main(lambda: (not folder.exists(), prepare_run(root, dataset, name, resume=resume, force=force))[0])
+    try:
+        yield folder
+    except BaseException:
+        # No collective here: the other ranks may have failed differently (or be gone).
+        if is_main and made and not any(folder.glob("checkpoint*.pt")):
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
 
 
 def write_record(folder: Path, record: RunRecord) -> Path:

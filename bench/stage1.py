@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bench.experiment import config_path
-from bench.runs import RunRecord, git_commit, now_iso, prepare_run, run_dir, write_record
+from bench.runs import RunRecord, git_commit, now_iso, run_dir, run_folder, write_record
 from ufsn.config_loader import apply_override, read_toml
 
 
@@ -30,33 +30,51 @@ def load_flow_config(name_or_path: str | Path | None, overrides: tuple[str, ...]
 
 def train_flow_run(config, *, name: str | None = None, resume: bool = False, force: bool = False,
                    progress: bool = True) -> RunRecord:  # fmt: skip
-    """Train stage 1 with ``config`` (a FlowTrainConfig) into its run folder and write record.json."""
-    from bench.inputs import require_dataset
-    from ufsn.flow.data import split_videos
-    from ufsn.flow.train import train_flow
+    """Train stage 1 with ``config`` (a FlowTrainConfig) into its run folder and write record.json.
 
-    paths = require_dataset(config.root, config.dataset)
-    if not split_videos(paths, config.split, ("train",)):  # checked before a run folder is made
-        raise FileNotFoundError(f"{paths.split_csv(config.split)} has no train clips; choose another --split")
+    Under torchrun every rank trains (DDP); rank 0 alone makes the folder and writes; every rank returns the record.
+    """
+    from bench.inputs import require_dataset
+    from ufsn.distributed import agree, init_distributed, on_main
+    from ufsn.flow.train import train_flow, training_videos
+
+    ctx = init_distributed(config.device)
+    paths = agree(lambda: require_dataset(config.root, config.dataset))
+    agree(lambda: training_videos(config, paths))  # checked before a run folder is made
     name = name or flow_run_name(config.variant, config.split)
-    folder = prepare_run(config.root, config.dataset, name, resume=resume, force=force)
-    result = train_flow(config, folder, resume=resume, progress=progress)
+    with run_folder(config.root, config.dataset, name, resume=resume, force=force, is_main=ctx.is_main) as folder:
+        result = train_flow(config, folder, resume=resume, progress=progress, ctx=ctx)
+    notes = []
+    if result.stopped_early:
+        notes.append(f"max_minutes={config.max_minutes} stopped the run after {result.steps} of {config.steps} steps "
+                     "(the lr schedule is in steps: a stopped run has not reached its end)")  # fmt: skip
     record = RunRecord(
         name=name, method=f"flow-{config.variant}", dataset=config.dataset, split=config.split,
         flow_metrics={"val_epe": result.val_epe, "steps": result.steps, "stopped_early": result.stopped_early},
         params=result.params, config=config.to_dict(), weights="random", device=result.device,
-        seconds=round(result.seconds, 1), git_commit=git_commit(), created=now_iso(),
+        seconds=round(result.seconds, 1), git_commit=git_commit(), created=now_iso(), notes=notes,
+        world_size=result.world_size, global_batch={"stage1": result.global_batch},
     )  # fmt: skip
-    write_record(folder, record)
+    on_main(lambda: write_record(folder, record))
     return record
 
 
 def ensure_flow_run(root: Path, dataset: str, variant: str, split: int, flow_config: str,
-                    progress: bool = True) -> Path:  # fmt: skip
+                    progress: bool = True, device: str = "auto") -> Path:  # fmt: skip
     """Folder of run ``flow-<variant>-split<k>``, trained now (or resumed) when it has no record yet."""
     folder = run_dir(root, dataset, flow_run_name(variant, split))
     if (folder / "record.json").is_file():
         return folder
-    config = load_flow_config(flow_config, root=str(root), dataset=dataset, variant=variant, split=split)
+    config = load_flow_config(flow_config, root=str(root), dataset=dataset, variant=variant, split=split,
+                              device=device)  # fmt: skip
     train_flow_run(config, resume=folder.exists(), progress=progress)
     return folder
+
+
+def stage1_loss(folder: Path):
+    """The unsupervised loss a stage-1 run ended with (its record's config): stage 3 of UF-TSN goes on with it."""
+    from bench.runs import load_record
+    from ufsn.flow.train import FlowTrainConfig
+
+    record = load_record(folder)
+    return FlowTrainConfig.from_dict(record.config, file=str(folder / "record.json")).end_loss()

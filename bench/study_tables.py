@@ -44,13 +44,19 @@ def comparison(opts: StudyOptions) -> WrittenTable:
     from bench.study import COMPARE_METHODS, ensure_runs, measured
     from bench.tables import comparison_table, write_table
 
-    ensure_runs(opts, COMPARE_METHODS)
-    left_out = _left_out(opts, COMPARE_METHODS)
-    records, _ = measured(opts.root, opts.datasets)
-    table = comparison_table(records, _literature(), list(opts.datasets), list(opts.splits))
-    caption = f"Top-1 accuracy (%), mean over splits {','.join(map(str, opts.splits))}"
-    paths = write_table(table, results_folder(opts.results, opts.datasets), "comparison", caption)
-    return WrittenTable(table, paths, left_out)
+    from ufsn.distributed import on_main
+
+    ensure_runs(opts, COMPARE_METHODS)  # every rank trains (DDP under torchrun)
+
+    def write() -> WrittenTable:
+        left_out = _left_out(opts, COMPARE_METHODS)
+        records, _ = measured(opts.root, opts.datasets)
+        table = comparison_table(records, _literature(), list(opts.datasets), list(opts.splits))
+        caption = f"Top-1 accuracy (%), mean over splits {','.join(map(str, opts.splits))}"
+        paths = write_table(table, results_folder(opts.results, opts.datasets), "comparison", caption)
+        return WrittenTable(table, paths, left_out)
+
+    return on_main(write)
 
 
 def ablations(opts: StudyOptions) -> WrittenTable:
@@ -65,16 +71,22 @@ def ablations(opts: StudyOptions) -> WrittenTable:
     )
     from bench.tables import ablation_table, write_table
 
-    ensure_runs(opts, ABLATION_METHODS)
-    left_out = _left_out(opts, ABLATION_METHODS)
+    from ufsn.distributed import on_main
+
+    ensure_runs(opts, ABLATION_METHODS)  # every rank trains (DDP under torchrun)
     with_truth = tuple(d for d in opts.datasets if has_ground_truth(opts.root, d))
     ensure_runs(replace(opts, datasets=with_truth), (GROUND_TRUTH_METHOD,))
-    ensure_flow_eval(opts)
-    records, flows = measured(opts.root, opts.datasets)
-    table = ablation_table(records, flows, list(opts.datasets), list(opts.splits))
-    caption = "Flow sources of the temporal stream: top-1 (%) and flow EPE (px) on the test split"
-    paths = write_table(table, results_folder(opts.results, opts.datasets), "ablations", caption)
-    return WrittenTable(table, paths, left_out)
+
+    def write() -> WrittenTable:
+        left_out = _left_out(opts, ABLATION_METHODS)
+        ensure_flow_eval(opts)
+        records, flows = measured(opts.root, opts.datasets)
+        table = ablation_table(records, flows, list(opts.datasets), list(opts.splits))
+        caption = "Flow sources of the temporal stream: top-1 (%) and flow EPE (px) on the test split"
+        paths = write_table(table, results_folder(opts.results, opts.datasets), "ablations", caption)
+        return WrittenTable(table, paths, left_out)
+
+    return on_main(write)
 
 
 def input_size(dataset: str) -> int:
@@ -88,9 +100,13 @@ def efficiency(config, dataset: str, results: Path) -> WrittenTable:
     """Measure every flow source now (``config``: EfficiencyConfig) and write the efficiency table."""
     from bench.efficiency import efficiency_table
     from bench.tables import write_table
+    from ufsn.distributed import on_main
 
-    table = efficiency_table(config, _literature())
-    caption = (f"Flow sources at {config.width}x{config.height}, {config.threads} threads, "
-               f"device {table.loc[0, 'device']}")  # fmt: skip
-    paths = write_table(table, results_folder(results, (dataset,)), "efficiency", caption)
-    return WrittenTable(table, paths, [])
+    def write() -> WrittenTable:  # measured by one process (under torchrun the others wait for the table)
+        table = efficiency_table(config, _literature())
+        caption = (f"Flow sources at {config.width}x{config.height}, {config.threads} threads, "
+                   f"device {table.loc[0, 'device']}")  # fmt: skip
+        paths = write_table(table, results_folder(results, (dataset,)), "efficiency", caption)
+        return WrittenTable(table, paths, [])
+
+    return on_main(write)

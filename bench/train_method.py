@@ -10,8 +10,8 @@ from pathlib import Path
 from bench.experiment import ExperimentConfig, experiment_from_dict, load_experiment, to_dict, with_split
 from bench.inputs import resolve_source
 from bench.method_models import MethodSpec, load_flow_estimator, method_spec, supervised_source
-from bench.runs import CHECKPOINT, RunRecord, git_commit, load_record, now_iso, prepare_run, run_dir, write_record
-from bench.stage1 import ensure_flow_run, flow_run_name
+from bench.runs import CHECKPOINT, RunRecord, git_commit, load_record, now_iso, run_dir, run_folder, write_record
+from bench.stage1 import ensure_flow_run, flow_run_name, stage1_loss
 from pipeline.storage.paths import DatasetPaths
 
 SPATIAL_RUN = "rgb-split{split}"
@@ -60,86 +60,113 @@ def _dataset(root, dataset, exp: ExperimentConfig, modality: str, mode: str, tes
 
 
 def _estimator(opts: TrainOptions, exp: ExperimentConfig, spec: MethodSpec, device):
-    """(estimator, description) of the flow source that ``spec``'s temporal stream embeds."""
+    """(estimator, description, stage-1 loss) of the flow source that ``spec``'s temporal stream embeds.
+
+    The stage-1 run is trained first when it has no record (by every rank together under torchrun).
+    """
+    from ufsn.flow.losses import LossConfig
+
     supervised = spec.flow_source == "supervised"
     if supervised and supervised_source(exp, opts.dataset) == "raft_small":
         from ufsn.flow.supervised import load_raft_small
 
-        return load_raft_small(opts.flow_weights or exp.ufsn.flow_weights).to(device), {"supervised_flow": "raft_small"}
+        raft = load_raft_small(opts.flow_weights or exp.ufsn.flow_weights).to(device)
+        return raft, {"supervised_flow": "raft_small"}, LossConfig()
     folder = ensure_flow_run(opts.root, opts.dataset, spec.flow_variant, exp.split, exp.ufsn.flow_config,
-                             opts.progress)  # fmt: skip
+                             opts.progress, device=opts.device)  # fmt: skip
     net = load_flow_estimator(folder, device)
-    info = {"flow_run": folder.name, "flow_net": dataclasses.asdict(net.config)}
+    loss = stage1_loss(folder)
+    info = {"flow_run": folder.name, "flow_net": dataclasses.asdict(net.config), "stage3_loss": dataclasses.asdict(loss)}
     if supervised:
         info["supervised_flow"] = "oracle"
-    return net, info
+    return net, info, loss
 
 
 def _params(*models) -> int:
     return sum(p.numel() for m in models for p in m.parameters())
 
 
-def train_method(opts: TrainOptions) -> RunRecord | None:
-    """Train ``opts.method`` (and whatever runs it needs), evaluate it and write its run; None on DDP ranks > 0."""
+def train_method(opts: TrainOptions) -> RunRecord:
+    """Train ``opts.method`` (and whatever runs it needs), evaluate it and write its run.
+
+    Under torchrun every rank trains (DDP), rank 0 alone writes, and every rank returns the record.
+    """
     import torch
 
-    from ufsn.distributed import init_distributed
-    from ufsn.tsn.stages import end_to_end_step, estimator_grad_norm, train_stream
+    from ufsn.distributed import agree, init_distributed
+    from ufsn.tsn.stages import train_stream
 
     spec = method_spec(opts.method)
     exp = with_split(load_experiment(opts.config, opts.overrides), opts.split)
     if opts.weights:
         exp = replace(exp, spatial=replace(exp.spatial, weights=opts.weights),
                       temporal=replace(exp.temporal, weights=opts.weights))  # fmt: skip
-    exp, notes = _preflight(opts, exp, spec)  # before any run folder is made or any step trained
     ctx = init_distributed(opts.device)
-    classes = _num_classes(opts.root, opts.dataset, exp.split)
+    exp, notes = agree(lambda: _preflight(opts, exp, spec))  # before any run folder is made or any step trained
+    classes = agree(lambda: _num_classes(opts.root, opts.dataset, exp.split))
     name = opts.name or f"{opts.method}-split{exp.split}"
     if spec.stream == "temporal":
         _ensure_spatial(opts, exp)
-    folder = prepare_run(opts.root, opts.dataset, name, resume=opts.resume, force=opts.force)
-    common = dict(resume=opts.resume, workers=exp.input.workers, max_iters=exp.input.max_iters,
-                  progress=opts.progress)  # fmt: skip
     meta = {"experiment": to_dict(exp), "method": opts.method, "classes": classes}
     if notes:
         meta["notes"] = notes
+    estimator = None
+    if spec.embeds_estimator:
+        estimator, info, loss = _estimator(opts, exp, spec, ctx.device)
+        meta.update(info)
     start = time.perf_counter()
     # The config's seed fixes the initial weights (the sampler and augmentation are seeded per epoch),
     # so a run is reproducible and a killed-and-resumed run ends with the weights of an uninterrupted one.
-    if spec.embeds_estimator:
-        estimator, info = _estimator(opts, exp, spec, ctx.device)
-        meta.update(info)
-        torch.manual_seed(exp.seed)  # after _estimator: it may have trained stage 1, which moves the RNG
-        model = spec.build(exp, classes, estimator).freeze_estimator()
-        meta["stage2_start"] = _init_from_tvl1(opts, exp, model, folder)
-        _stage2(opts, exp, model, folder, ctx, meta, common)
-    else:
-        torch.manual_seed(exp.seed)
-        model = spec.build(exp, classes, None)
-        data = _dataset(opts.root, opts.dataset, exp, spec.modality, "train", ground_truth_flow=spec.exact_flow)
-        optim = exp.spatial_optim if spec.stream == "spatial" else exp.temporal_optim
-        train_stream(model, data, optim, ctx, checkpoint=folder / CHECKPOINT, meta=meta,
-                     log_csv=folder / "train_log.csv", **common)  # fmt: skip
-    if spec.end_to_end:  # stage 3: end to end, classification + lambda x unsupervised loss
-        model.freeze_estimator(False)
-        data = _dataset(opts.root, opts.dataset, exp, spec.modality, "train")
-        stage3 = {**common, "max_iters": exp.input.max_iters or exp.ufsn.stage3_max_iters}
-        train_stream(model, data, exp.ufsn.stage3, ctx, checkpoint=folder / CHECKPOINT, meta=meta,
-                     step=end_to_end_step(exp.ufsn.unsup_weight), after_backward=estimator_grad_norm,
-                     log_csv=folder / "train_log_stage3.csv", **stage3)  # fmt: skip
-    elif spec.embeds_estimator and ctx.is_main:  # ends after stage 2: the whole stream is its checkpoint
-        from ufsn.checkpoint import save_checkpoint
+    torch.manual_seed(exp.seed)  # after _estimator: it may have trained stage 1, which moves the RNG
+    model = spec.build(exp, classes, estimator)
+    with run_folder(opts.root, opts.dataset, name, resume=opts.resume, force=opts.force,
+                    is_main=ctx.is_main) as folder:  # fmt: skip
+        if spec.embeds_estimator:
+            from ufsn.tsn.uf_tsn import train_uf_tsn
 
-        save_checkpoint(folder / CHECKPOINT, {"model": model.state_dict(), "config": meta})
-    seconds = time.perf_counter() - start
-    if not ctx.is_main:
-        return None
+            meta["stage2_start"] = _init_from_tvl1(opts, exp, model, folder)
+            reader, videos = _training_videos(opts, exp)
+            config = _uf_config(exp, spec, loss)
+            train_uf_tsn(model, reader, videos, config, ctx, folder=folder, meta=meta, resume=opts.resume,
+                         progress=opts.progress)  # fmt: skip
+            batches = {"stage2": config.stage2.batch_size, **({"stage3": config.stage3.batch_size} if config.stage3 else {})}
+        else:
+            data = _dataset(opts.root, opts.dataset, exp, spec.modality, "train", ground_truth_flow=spec.exact_flow)
+            optim = exp.spatial_optim if spec.stream == "spatial" else exp.temporal_optim
+            train_stream(model, data, optim, ctx, checkpoint=folder / CHECKPOINT, meta=meta, resume=opts.resume,
+                         workers=exp.input.workers, max_iters=exp.input.max_iters, progress=opts.progress,
+                         log_csv=folder / "train_log.csv")  # fmt: skip
+            batches = {spec.stream: optim.batch_size}
     record = RunRecord(
         name=name, method=opts.method, dataset=opts.dataset, split=exp.split, params=_params(model),
-        config=meta, weights=_weights(model), device=str(ctx.device), seconds=round(seconds, 1),
-        git_commit=git_commit(), created=now_iso(), notes=notes,
+        config=meta, weights=_weights(model), device=str(ctx.device), seconds=round(time.perf_counter() - start, 1),
+        git_commit=git_commit(), created=now_iso(), notes=notes, world_size=ctx.world_size,
+        global_batch={stage: batch * ctx.world_size for stage, batch in batches.items()},
     )  # fmt: skip
-    return evaluate_run(opts.root, opts.dataset, name, record=record, model=model, progress=opts.progress)
+    return evaluate_run(opts.root, opts.dataset, name, record=record, model=model, device=opts.device,
+                        progress=opts.progress)  # fmt: skip
+
+
+def _training_videos(opts: TrainOptions, exp: ExperimentConfig):
+    """(RGB reader, [(video_id, label)]) of the config's training subsets."""
+    from pipeline.steps.splits import read_split
+    from ufsn.tsn.data import open_reader
+
+    rows = read_split(DatasetPaths(Path(opts.root), opts.dataset).split_csv(exp.split), exp.train_subsets)
+    source = resolve_source(opts.root, opts.dataset, exp.input.source)
+    return open_reader(Path(opts.root), opts.dataset, source, [r.video_id for r in rows]), [(r.video_id, r.label) for r in rows]
+
+
+def _uf_config(exp: ExperimentConfig, spec: MethodSpec, loss):
+    """Stages 2 and 3 of the config (stage 3 only where the method fine-tunes end to end)."""
+    from ufsn.tsn.data import ClipConfig
+    from ufsn.tsn.uf_tsn import UFTSNConfig
+
+    clip = ClipConfig(modality="rgbpair", mode="train", segments=exp.input.segments, new_length=exp.input.flow_pairs,
+                      size=exp.input.crop)  # fmt: skip
+    return UFTSNConfig(stage2=exp.ufsn.stage2, stage3=exp.ufsn.stage3 if spec.end_to_end else None, clip=clip,
+                       unsup_weight=exp.ufsn.unsup_weight, loss=loss, workers=exp.input.workers,
+                       max_iters=exp.input.max_iters, stage3_max_iters=exp.input.max_iters or exp.ufsn.stage3_max_iters)  # fmt: skip
 
 
 def _preflight(opts: TrainOptions, exp: ExperimentConfig, spec) -> tuple[ExperimentConfig, list[str]]:
@@ -177,51 +204,6 @@ def _preflight(opts: TrainOptions, exp: ExperimentConfig, spec) -> tuple[Experim
     return exp, notes
 
 
-def _stage2(opts: TrainOptions, exp: ExperimentConfig, model, folder: Path, ctx, meta: dict, common: dict) -> None:
-    """Temporal classifier on the frozen estimator's flow, cached once like TV-L1 (``flow_cache/``)."""
-    import shutil
-
-    from ufsn.checkpoint import load_checkpoint
-    from ufsn.tsn.data import ClipConfig, ClipDataset, open_reader
-    from ufsn.tsn.flow_cache import MixedReader, write_flow_cache
-    from ufsn.tsn.stages import train_stream
-
-    checkpoint = folder / "checkpoint-stage2.pt"
-    finished = checkpoint.is_file() and load_checkpoint(checkpoint)["epoch"] >= exp.ufsn.stage2.epochs
-    data = None
-    if not finished:
-        from pipeline.readers.folder import FolderReader
-        from pipeline.steps.splits import read_split
-
-        rows = read_split(DatasetPaths(Path(opts.root), opts.dataset).split_csv(exp.split), exp.train_subsets)
-        source = resolve_source(opts.root, opts.dataset, exp.input.source)
-        base = open_reader(Path(opts.root), opts.dataset, source, [r.video_id for r in rows])
-        cache = folder / "flow_cache"
-        if ctx.is_main:
-            write_flow_cache(model.estimator, base, [r.video_id for r in rows], cache, device=ctx.device,
-                             progress=opts.progress)  # fmt: skip
-        if ctx.distributed:
-            import torch.distributed as dist
-
-            dist.barrier()
-        flow = FolderReader(Path(opts.root), opts.dataset, flow_ext="png", flow_dir=cache)
-        clip = ClipConfig(modality="flow", mode="train", segments=exp.input.segments,
-                          new_length=exp.input.flow_pairs, size=exp.input.crop)  # fmt: skip
-        data = ClipDataset(MixedReader(base, flow), [(r.video_id, r.label) for r in rows], clip)
-    train_stream(
-        model.classifier,
-        data,
-        exp.ufsn.stage2,
-        ctx,
-        checkpoint=checkpoint,
-        meta=meta,
-        log_csv=folder / "train_log_stage2.csv",
-        **{**common, "resume": common["resume"] or finished},
-    )
-    if ctx.is_main:
-        shutil.rmtree(folder / "flow_cache", ignore_errors=True)  # only needed while stage 2 trains
-
-
 def _weights(model) -> str:
     stream = getattr(model, "classifier", model)
     return stream.weights_used
@@ -232,6 +214,7 @@ def _ensure_spatial(opts: TrainOptions, exp: ExperimentConfig) -> None:
     folder = run_dir(opts.root, opts.dataset, SPATIAL_RUN.format(split=exp.split))
     if (folder / "record.json").is_file():
         return
+    # Every rank reads the same answer: the last write was rank 0's, followed by a broadcast (on_main).
     train_method(replace(opts, method="rgb", name=None, resume=folder.exists(), force=False, split=exp.split))
 
 
@@ -273,10 +256,13 @@ def _rebuild(record: RunRecord):
 
 def evaluate_run(root: Path, dataset: str, name: str, *, record: RunRecord | None = None, model=None,
                  test_crops: int | None = None, device: str = "auto", progress: bool = True) -> RunRecord:  # fmt: skip
-    """Test protocol on a run: scores.npz (per stream + fused), metrics into record.json."""
+    """Test protocol on a run: scores.npz (per stream + fused), metrics into record.json.
+
+    Under torchrun each rank scores its share of the test videos; rank 0 writes, every rank returns the record.
+    """
     from ufsn.checkpoint import load_checkpoint
-    from ufsn.distributed import pick_device
-    from ufsn.tsn.evaluate import evaluate_stream, fuse, load_scores, metrics_of, save_scores
+    from ufsn.distributed import agree, init_distributed, on_main
+    from ufsn.tsn.evaluate import evaluate_stream
 
     folder = run_dir(root, dataset, name)
     if record is None and not (folder / "record.json").is_file():
@@ -286,18 +272,24 @@ def evaluate_run(root: Path, dataset: str, name: str, *, record: RunRecord | Non
         hint = f"--method {method} --split {split}" if method else "--method <method> --name " + name
         raise InputError(f"no run record {folder / 'record.json'}; train the run with "
                          f"`ufsn-bench train --root {root} --dataset {dataset} {hint}`")  # fmt: skip
-    record = record or load_record(folder)
-    torch_device = pick_device(device)
+    ctx = init_distributed(device)
+    record = record or agree(lambda: load_record(folder))
     exp = experiment_from_dict(record.config["experiment"])
     if model is None:
         model = _rebuild(record)
         model.load_state_dict(load_checkpoint(folder / CHECKPOINT)["model"])
-    model = model.to(torch_device)
+    model = model.to(ctx.device)
     spec = method_spec(record.method)
     test = _dataset(root, dataset, exp, spec.modality, "test", test_crops, ground_truth_flow=spec.exact_flow)
-    scores = evaluate_stream(model, test, device=torch_device, batch_size=2, workers=exp.input.workers,
-                             progress=progress)  # fmt: skip
-    classes = record.config["classes"]
+    scores = evaluate_stream(model, test, device=ctx.device, batch_size=2, workers=exp.input.workers,
+                             progress=progress and ctx.is_main, ctx=ctx)  # fmt: skip
+    return on_main(lambda: _write_scores(root, dataset, folder, record, exp, spec, scores))
+
+
+def _write_scores(root: Path, dataset: str, folder: Path, record: RunRecord, exp, spec, scores) -> RunRecord:
+    """scores.npz and the record's metrics (fused with the spatial run's scores for a temporal stream)."""
+    from ufsn.tsn.evaluate import fuse, load_scores, metrics_of, save_scores
+
     if spec.stream == "spatial":
         streams = {"spatial": scores}
         stream_metrics = {"spatial": metrics_of(scores)._asdict()}
@@ -307,7 +299,7 @@ def evaluate_run(root: Path, dataset: str, name: str, *, record: RunRecord | Non
         final = fuse(spatial, scores, exp.fusion_weight)
         streams = {"spatial": spatial, "temporal": scores, "fused": final}
         stream_metrics = {"spatial": metrics_of(spatial)._asdict(), "temporal": metrics_of(scores)._asdict()}
-    save_scores(folder / "scores.npz", streams, classes)
+    save_scores(folder / "scores.npz", streams, record.config["classes"])
     flow_metrics = dict(record.flow_metrics)
     if "flow_run" in record.config:
         flow_record = run_dir(root, dataset, record.config["flow_run"]) / "record.json"

@@ -16,20 +16,21 @@ def all_tables(root, datasets, splits, config, overrides, no_train, device, no_p
     """compare, ablations, efficiency and figures for the dataset(s) (data steps not included)."""
     import time
 
-    from bench.commands.output import echo_table
+    from bench.commands.output import echo, echo_table
     from bench.efficiency import EfficiencyConfig
     from bench.figures import make_figures
     from bench.study_tables import ablations, comparison, efficiency, input_size, results_folder
+    from ufsn.distributed import on_main
 
     opts = build_options(root, datasets, splits, results, config, overrides, no_train, device, no_progress)
     timings = {}
     for name, table in (("compare", comparison), ("ablations", ablations)):
         start = time.perf_counter()
-        click.echo(f"== {name}")
+        echo(f"== {name}")
         echo_table(table(opts))
         timings[name] = time.perf_counter() - start
     start = time.perf_counter()
-    click.echo("== efficiency")
+    echo("== efficiency")
     dataset = opts.datasets[0]
     size = input_size(dataset)
     config = EfficiencyConfig(width=size, height=size, threads=2, device=device, min_seconds=efficiency_seconds)
@@ -38,7 +39,7 @@ def all_tables(root, datasets, splits, config, overrides, no_train, device, no_p
     start = time.perf_counter()
     for dataset in opts.datasets:
         folder = results_folder(results, (dataset,)) / "figures"
-        for path in make_figures(root, dataset, opts.splits[0], folder):
-            click.echo(f"wrote {path}")
+        for path in on_main(lambda d=dataset, f=folder: make_figures(root, d, opts.splits[0], f)):
+            echo(f"wrote {path}")
     timings["figures"] = time.perf_counter() - start
-    click.echo("step times: " + ", ".join(f"{k} {v / 60:.1f} min" for k, v in timings.items()))
+    echo("step times: " + ", ".join(f"{k} {v / 60:.1f} min" for k, v in timings.items()))

@@ -2,7 +2,20 @@
 
 from __future__ import annotations
 
+import os
+
 import click
+
+
+def main_process() -> bool:
+    """True in a single process and on torchrun's rank 0: the one process that prints results."""
+    return os.environ.get("RANK", "0") == "0"
+
+
+def echo(text: str = "", err: bool = False) -> None:
+    """``click.echo`` on the main process only (under torchrun the other ranks stay quiet)."""
+    if main_process():
+        click.echo(text, err=err)
 
 
 def echo_table(written) -> None:
@@ -10,10 +23,10 @@ def echo_table(written) -> None:
     from bench.tables import to_markdown
 
     for line in written.left_out:
-        click.echo(line, err=True)
-    click.echo(to_markdown(written.table))
+        echo(line, err=True)
+    echo(to_markdown(written.table))
     paths = written.paths
-    click.echo(f"wrote {paths['csv']}, {paths['tex']}, {paths['md']}")
+    echo(f"wrote {paths['csv']}, {paths['tex']}, {paths['md']}")
 
 
 def echo_record(record) -> None:
@@ -23,4 +36,4 @@ def echo_record(record) -> None:
     line += f"  mean class {100 * m['mean_class_acc']:.1f}%"
     for stream, sm in record.stream_metrics.items():
         line += f"  [{stream} top1 {100 * sm['top1']:.1f}%]"
-    click.echo(line + f"  ({record.seconds:.0f} s training, weights {record.weights}, {record.device})")
+    echo(line + f"  ({record.seconds:.0f} s training, weights {record.weights}, {record.device})")

@@ -48,5 +48,4 @@ def train(root, dataset, method, split, config, overrides, name, resume, force, 
         record = train_method(options)  # missing inputs: one-line errors (bench.commands.errors)
     except NonFiniteLoss as exc:  # like train-flow: what diverged and where, no traceback
         raise click.ClickException(one_line(exc)) from exc
-    if record is not None:
-        echo_record(record)
+    echo_record(record)  # rank 0 only

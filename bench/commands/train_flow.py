@@ -34,6 +34,7 @@ DEFAULT_CONFIG = "flow_synthetic.toml"  # in bench/configs
 def train_flow(root, dataset, variant, split, config_path, overrides, steps, max_minutes, name, resume, force,
                no_progress):  # fmt: skip
     """Train the flow estimator (stage 1) and write its run record and checkpoint."""
+    from bench.commands.output import echo
     from bench.runs import run_dir
     from bench.stage1 import load_flow_config, train_flow_run
     from pipeline.storage.paths import default_root
@@ -55,7 +56,7 @@ def train_flow(root, dataset, variant, split, config_path, overrides, steps, max
     folder = run_dir(root, dataset, record.name)
     name = record.name
     val = "n/a" if result["val_epe"] is None else f"{result['val_epe']:.3f} px"
-    click.echo(
+    echo(
         f"{name}: {result['steps']} steps in {record.seconds / 60:.1f} min, {record.params:,} params, val EPE {val}"
     )
-    click.echo(f"run folder: {folder}")
+    echo(f"run folder: {folder}")

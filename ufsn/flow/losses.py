@@ -36,9 +36,14 @@ class LossConfig:
 
 
 def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean of ``x`` over the pixels where ``mask`` is 1 (broadcast over channels), i.e. division by M."""
+    """Mean of (B, C, H, W) ``x`` over each sample's pixels where ``mask`` is 1 (division by M), then over B.
+
+    Per sample, so a sample's weight does not depend on the rest of its batch: a batch split over DDP
+    ranks (each averaging its share, DDP averaging the ranks) gives the loss of the whole batch.
+    """
     mask = mask.expand_as(x)
-    return (x * mask).sum() / (mask.sum() + _EPS)
+    per_sample = (x * mask).sum(dim=(1, 2, 3)) / (mask.sum(dim=(1, 2, 3)) + _EPS)  # (B,)
+    return per_sample.mean()
 
 
 def photometric_diff(img1: torch.Tensor, warped2: torch.Tensor, mask: torch.Tensor, eps: float = 0.01):

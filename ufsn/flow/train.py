@@ -18,15 +18,16 @@ from pathlib import Path
 from typing import NamedTuple
 
 import torch
+from torch.utils.data import default_collate
 
 from pipeline.api import DatasetPaths, atomic_write_text
 from ufsn.checkpoint import CHECKPOINT, load_checkpoint, save_checkpoint
 from ufsn.config_loader import build
-from ufsn.distributed import pick_device
-from ufsn.flow.augment import geometric, photometric
-from ufsn.flow.data import PairBank, load_bank, split_videos
+from ufsn.distributed import DistContext, all_finite, all_sum, init_distributed, on_main, unwrap, wrap
+from ufsn.flow.data import split_videos
 from ufsn.flow.losses import LossConfig, endpoint_error, fb_occlusion_mask, supervised_loss, unsupervised_loss
 from ufsn.flow.net import FlowNet, FlowNetConfig, FlowOutput, count_parameters, flownet_config
+from ufsn.flow.pairs import PairAugment, PairDataset, PairStream, evenly_spaced, pair_dataset
 from ufsn.flow.variants import VARIANTS
 from ufsn.tsn.train import NonFiniteLoss
 
@@ -45,9 +46,9 @@ class FlowTrainConfig:
     net: FlowNetConfig = field(default_factory=FlowNetConfig)  # architecture (variant switches applied on top)
     loss: LossConfig = field(default_factory=LossConfig)  # unsupervised loss weights
     steps: int = 2000  # optimiser steps
-    batch_size: int = 8  # pairs per step (x2 when bidirectional)
+    batch_size: int = 8  # pairs per step and process (x2 when bidirectional); the global batch is x world size
     lr: float = 4e-4  # Adam learning rate
-    lr_decay_at: float = 0.75  # progress (fraction of steps, or of max_minutes if that ends first) to decay the lr
+    lr_decay_at: float = 0.75  # fraction of the steps after which the lr decays (the schedule is steps only)
     lr_decay: float = 0.25  # step decay factor
     grad_clip: float = 10.0  # max global gradient norm
     crop: tuple[int, int] | None = (96, 96)  # random crop (H, W); None trains on full frames
@@ -60,8 +61,9 @@ class FlowTrainConfig:
     checkpoint_every: int = 250  # steps between checkpoints (and validation EPE, when ground truth exists)
     log_every: int = 10  # steps averaged into one CSV row
     val_pairs: int = 128  # validation pairs for the EPE printed at checkpoints
-    max_minutes: float | None = None  # wall-clock budget; stops cleanly (with a checkpoint) when reached
-    max_videos: int | None = None  # seeded subset of train videos (large datasets do not fit in memory)
+    max_minutes: float | None = None  # wall-clock cap: stops early (with a checkpoint); never changes the schedule
+    max_videos: int | None = None  # optional seeded subset of train videos (pairs are streamed: memory is flat)
+    workers: int = 2  # DataLoader processes per rank reading, cropping and jittering pairs (0: in this process)
     seed: int = 0  # seeds init, batch sampling and augmentation (deterministic on CPU)
     threads: int = 2  # torch CPU threads
     device: str = "auto"  # auto | cpu | cuda
@@ -76,6 +78,14 @@ class FlowTrainConfig:
         if self.late_loss is not None and 0 <= self.late_step <= step:
             return self.late_loss
         return self.loss
+
+    def end_loss(self) -> LossConfig:
+        """The loss of the last step (``late_loss`` when it has taken over): stage 3 goes on with it."""
+        return self.loss_at(self.steps - 1)
+
+    def lr_at(self, step: int) -> float:
+        """Learning rate of ``step``: a step decay after ``lr_decay_at`` of the steps (no wall clock)."""
+        return self.lr * (self.lr_decay if step >= self.lr_decay_at * self.steps else 1.0)
 
     def resolved_net(self) -> FlowNetConfig:
         return dataclasses.replace(self.net, **VARIANTS[self.variant])
@@ -101,7 +111,9 @@ class TrainResult(NamedTuple):
     params: int
     device: str
     val_epe: float | None  # last validation EPE (px), None without ground truth
-    stopped_early: bool  # the max_minutes budget ended the run
+    stopped_early: bool  # the max_minutes cap ended the run before its steps
+    world_size: int  # processes that trained it
+    global_batch: int  # pairs per optimiser step over all processes
 
 
 def load_estimator(path: Path, device: str | torch.device = "cpu") -> FlowNet:
@@ -117,19 +129,6 @@ def _split_output(out: FlowOutput, b: int) -> tuple[FlowOutput, FlowOutput]:
     fw = FlowOutput([f[:b] for f in out.flows], out.full[:b])
     bw = FlowOutput([f[b:] for f in out.flows], out.full[b:])
     return fw, bw
-
-
-def training_batch(bank: PairBank, cfg: FlowTrainConfig, gen: torch.Generator, device: torch.device):
-    """One augmented batch as stage 1 draws it: random pairs, crop and flips, photometric jitter.
-
-    Returns (img1, img2, flow, noc) on ``device``: (B, 3, h, w) x 2, (B, 2, h, w), (B, 1, h, w).
-    """
-    idx = torch.randint(0, bank.pairs, (cfg.batch_size,), generator=gen)
-    img1, img2, flow, noc = bank.batch(idx)
-    img1, img2, flow, noc = geometric(img1, img2, flow, noc, gen, cfg.crop, cfg.motion_crops)
-    if cfg.photometric > 0:
-        img1, img2 = photometric(img1, img2, gen, cfg.photometric)
-    return tuple(t.to(device) for t in (img1, img2, flow, noc))
 
 
 def compute_loss(net, cfg: FlowTrainConfig, step: int, img1, img2, flow, noc):
@@ -160,17 +159,24 @@ def compute_loss(net, cfg: FlowTrainConfig, step: int, img1, img2, flow, noc):
 
 
 @torch.no_grad()
-def validation_epe(net: FlowNet, bank: PairBank, pairs: int, device: torch.device, batch: int = 16) -> float:
-    """Mean EPE (px) over ``pairs`` evenly spaced pairs of a bank with ground truth (every class, not the first)."""
+def validation_epe(net: FlowNet, data: PairDataset, pairs: int, device: torch.device, ctx: DistContext | None = None,
+                   batch: int = 16) -> float:  # fmt: skip
+    """Mean EPE (px) over ``pairs`` evenly spaced pairs of ``data`` (every class, not the first videos).
+
+    Under DDP each rank measures every world_size-th pair and the sums are all-reduced: every rank
+    returns the same mean.
+    """
+    rank, world = (ctx.rank, ctx.world_size) if ctx is not None else (0, 1)
+    mine = evenly_spaced(data, pairs)[rank::world]
     net.eval()
-    total, count = 0.0, 0
-    chosen = torch.linspace(0, bank.pairs - 1, min(pairs, bank.pairs)).round().long()  # (P,)
-    for idx in chosen.split(batch):
-        img1, img2, flow, _ = (t.to(device) for t in bank.batch(idx))
-        total += endpoint_error(net(img1, img2).full, flow).mean(dim=(1, 2, 3)).sum().item()
-        count += len(idx)
+    sums = torch.zeros(2, dtype=torch.float64)  # (EPE sum, pairs)
+    for start in range(0, len(mine), batch):
+        img1, img2, flow, _ = (t.to(device) for t in default_collate([data[i] for i in mine[start : start + batch]]))
+        sums[0] += endpoint_error(net(img1, img2).full.float(), flow).mean(dim=(1, 2, 3)).sum().item()
+        sums[1] += img1.shape[0]
     net.train()
-    return total / max(count, 1)
+    sums = all_sum(sums)
+    return float(sums[0] / max(float(sums[1]), 1.0))
 
 
 def _write_log(path: Path, rows: list[dict], keep_until: int | None = None) -> None:
@@ -194,93 +200,125 @@ def _write_log(path: Path, rows: list[dict], keep_until: int | None = None) -> N
     atomic_write_text(path, buffer.getvalue())
 
 
-def train_flow(cfg: FlowTrainConfig, run_dir: Path, *, resume: bool = False, progress: bool = True) -> TrainResult:
-    """Train (or resume) stage 1 into ``run_dir``: checkpoint.pt and train_log.csv."""
-    from tqdm import tqdm
-
-    device = pick_device(cfg.device)
-    torch.set_num_threads(cfg.threads)
-    torch.manual_seed(cfg.seed)
-    paths = DatasetPaths(Path(cfg.root), cfg.dataset)
+def training_videos(cfg: FlowTrainConfig, paths: DatasetPaths) -> list[str]:
+    """The split's train videos, or the config's seeded subset of ``max_videos`` of them."""
     train_ids = split_videos(paths, cfg.split, ("train",))
+    if not train_ids:
+        raise FileNotFoundError(f"no train videos for split {cfg.split} of {paths.base}; choose another --split")
     if cfg.max_videos is not None:
         pick = torch.randperm(len(train_ids), generator=torch.Generator().manual_seed(cfg.seed))[: cfg.max_videos]
         train_ids = [train_ids[i] for i in sorted(pick.tolist())]
-    bank = load_bank(paths, train_ids)
-    if cfg.variant == "oracle" and bank.flow is None:
+    return train_ids
+
+
+def _pair_loader(data: PairDataset, cfg: FlowTrainConfig, ctx: DistContext, start: int, device: torch.device):
+    """Batches of this rank's share of the pair stream from draw ``start`` on (workers read and augment)."""
+    from ufsn.tsn.data import worker_options
+    from ufsn.workers import capped_workers
+
+    stream = PairStream(len(data), batch=cfg.batch_size, rank=ctx.rank, world_size=ctx.world_size, seed=cfg.seed,
+                        start=start)  # fmt: skip
+    return torch.utils.data.DataLoader(data, batch_size=cfg.batch_size, sampler=stream, pin_memory=device.type == "cuda",
+                                       **worker_options(capped_workers(cfg.workers)))  # fmt: skip
+
+
+def _mean_metrics(window: list[dict]) -> dict:
+    """The window's mean loss terms and EPE, averaged over the ranks too (every rank logs the same row)."""
+    keys = ("loss", "diff", "census", "smooth", "epe")
+    sums = torch.tensor([[sum(m.get(k, 0.0) for m in window) for k in keys],
+                         [sum(k in m for m in window) for k in keys]], dtype=torch.float64)  # fmt: skip
+    sums = all_sum(sums)  # (2, 5): totals and counts over ranks and steps
+    return {k: float(sums[0, i] / sums[1, i]) if sums[1, i] else "" for i, k in enumerate(keys)}
+
+
+def train_flow(cfg: FlowTrainConfig, run_dir: Path, *, resume: bool = False, progress: bool = True,
+               ctx: DistContext | None = None) -> TrainResult:  # fmt: skip
+    """Train (or resume) stage 1 into ``run_dir``: checkpoint.pt and train_log.csv (rank 0 writes them).
+
+    Under torchrun every rank trains a DDP copy on its share of each global batch; the checkpoint holds the
+    draws taken from the pair stream, so a resumed run continues the uninterrupted one's batches.
+    """
+    from tqdm import tqdm
+
+    ctx = ctx or init_distributed(cfg.device)
+    device = ctx.device
+    torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    paths = DatasetPaths(Path(cfg.root), cfg.dataset)
+    augment = PairAugment(cfg.crop, cfg.motion_crops, cfg.photometric)
+    data = pair_dataset(paths.root, paths.dataset, training_videos(cfg, paths), augment=augment, seed=cfg.seed)
+    if cfg.variant == "oracle" and not data.ground_truth:
         raise FileNotFoundError(f"variant 'oracle' needs ground-truth flow in {paths.flow_gt}")
     val_ids = split_videos(paths, cfg.split, ("val",))  # none when the split has no val groups
-    val_bank = load_bank(paths, val_ids) if val_ids else None
-    val_bank = val_bank if val_bank is not None and val_bank.flow is not None else None
+    val = pair_dataset(paths.root, paths.dataset, val_ids) if val_ids else None
+    val = val if val is not None and val.ground_truth else None  # a validation EPE needs ground truth
 
     net = FlowNet(cfg.resolved_net()).to(device).train()
+    model = wrap(net, ctx)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
-    gen = torch.Generator().manual_seed(cfg.seed)
     use_amp = cfg.amp and device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    ckpt_path, log_path = run_dir / CHECKPOINT, run_dir / "train_log.csv"
-    step, seconds0 = 0, 0.0
+    global_batch = cfg.batch_size * ctx.world_size
+    ckpt_path, log_path = Path(run_dir) / CHECKPOINT, Path(run_dir) / "train_log.csv"
+    step, draws, seconds0 = 0, 0, 0.0
     if resume and ckpt_path.is_file():
         state = load_checkpoint(ckpt_path, map_location=device)
         net.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
-        gen.set_state(state["generator"])
-        step, seconds0 = state["step"], state["seconds"]
-    _write_log(log_path, [], keep_until=step)
+        if state.get("scaler"):
+            scaler.load_state_dict(state["scaler"])
+        step, draws, seconds0 = state["step"], state["draws"], state["seconds"]
+    on_main(lambda: _write_log(log_path, [], keep_until=step))
 
     def save(val_epe):
         save_checkpoint(ckpt_path, {
-            "model": net.state_dict(), "optimizer": opt.state_dict(), "generator": gen.get_state(),
-            "step": step, "seconds": seconds0 + time.perf_counter() - start,
+            "model": net.state_dict(), "optimizer": opt.state_dict(), "scaler": scaler.state_dict(),
+            "step": step, "draws": draws, "world_size": ctx.world_size, "global_batch": global_batch,
+            "seconds": seconds0 + time.perf_counter() - start,
             "config": cfg.to_dict(), "net_config": dataclasses.asdict(net.config), "val_epe": val_epe,
         })  # fmt: skip
 
-    start, rows, window, val_epe, early = time.perf_counter(), [], [], None, False
-    bar = tqdm(total=cfg.steps, initial=step, disable=not progress, desc=f"flow-{cfg.variant}", unit="step")
+    batches = iter(_pair_loader(data, cfg, ctx, draws, device))
+    start, window, val_epe, early = time.perf_counter(), [], None, False
+    bar = tqdm(total=cfg.steps, initial=step, disable=not (progress and ctx.is_main), desc=f"flow-{cfg.variant}",
+               unit="step")  # fmt: skip
     while step < cfg.steps:
-        elapsed = seconds0 + time.perf_counter() - start
-        progress = max(step / cfg.steps, elapsed / (60 * cfg.max_minutes) if cfg.max_minutes else 0.0)
-        lr = cfg.lr * (cfg.lr_decay if progress >= cfg.lr_decay_at else 1.0)
+        lr = cfg.lr_at(step)
         for group in opt.param_groups:
             group["lr"] = lr
-        img1, img2, flow, noc = training_batch(bank, cfg, gen, device)
-        flow = flow if bank.flow is not None else None  # zeros stand in for unknown ground truth
+        img1, img2, flow, noc = (t.to(device, non_blocking=True) for t in next(batches))
         with torch.autocast(device.type, enabled=use_amp):
-            loss, metrics = compute_loss(net, cfg, step, img1, img2, flow, noc)
-        if not math.isfinite(metrics["loss"]):
+            loss, metrics = compute_loss(model, cfg, step, img1, img2, flow if data.ground_truth else None, noc)
+        if not all_finite(loss):  # every rank stops here together
             raise NonFiniteLoss(
                 f"non-finite loss at step {step} ({metrics}); last good checkpoint: {ckpt_path} "
                 "(try a lower lr, a later occlusion_warmup or a smaller grad_clip)"
             )
         opt.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
+        scaler.scale(loss).backward()  # DDP all-reduces the gradients here
         scaler.unscale_(opt)
         torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
         scaler.step(opt)
         scaler.update()
-        step += 1
+        step, draws = step + 1, draws + global_batch
         bar.update(1)
         window.append(metrics)
-        out_of_time = cfg.max_minutes is not None and seconds0 + time.perf_counter() - start > 60 * cfg.max_minutes
-        last = step == cfg.steps or out_of_time
-        if step % cfg.log_every == 0 or last:
-            row = {k: sum(m.get(k, 0.0) for m in window) / len(window) for k in ("loss", "diff", "census", "smooth")}
-            epes = [m["epe"] for m in window if "epe" in m]
-            row["epe"] = sum(epes) / len(epes) if epes else ""  # empty: no ground truth to measure against
-            row.update(step=step, lr=lr, seconds=round(seconds0 + time.perf_counter() - start, 1), val_epe="")
-            window = []
-            if step % cfg.checkpoint_every == 0 or last:
-                if val_bank is not None:
-                    val_epe = row["val_epe"] = validation_epe(net, val_bank, cfg.val_pairs, device)
-                save(val_epe)
-            rows.append(row)
-            bar.set_postfix(loss=f"{row['loss']:.3f}", epe=f"{row['epe']:.2f}" if epes else "-", val=val_epe)
-            _write_log(log_path, rows)
-            rows = []
-        if out_of_time:
-            early = True
+        if step % cfg.log_every and step != cfg.steps:
+            continue
+        # The wall-clock cap is read by rank 0 at log steps only, so every rank stops after the same step.
+        elapsed = seconds0 + time.perf_counter() - start
+        early = on_main(lambda: cfg.max_minutes is not None and elapsed > 60 * cfg.max_minutes) and step < cfg.steps
+        row = {**_mean_metrics(window), "step": step, "lr": lr, "seconds": round(elapsed, 1), "val_epe": ""}
+        window = []
+        if step % cfg.checkpoint_every == 0 or step == cfg.steps or early:
+            if val is not None:
+                val_epe = row["val_epe"] = validation_epe(unwrap(model), val, cfg.val_pairs, device, ctx)
+            on_main(lambda: save(val_epe))
+        on_main(lambda: _write_log(log_path, [row]))
+        bar.set_postfix(loss=f"{row['loss']:.3f}", epe="-" if row["epe"] == "" else f"{row['epe']:.2f}", val=val_epe)
+        if early:
             break
     bar.close()
-    return TrainResult(step, seconds0 + time.perf_counter() - start, count_parameters(net), str(device), val_epe, early)
+    del batches  # stops the loader's workers
+    return TrainResult(step, seconds0 + time.perf_counter() - start, count_parameters(net), str(device), val_epe,
+                       early, ctx.world_size, global_batch)  # fmt: skip

@@ -80,8 +80,14 @@ class EmbeddedFlowStream(nn.Module):
         logits = self.classifier.forward_head(self.classifier.forward_features(stack_flow(inputs)))  # (N, classes)
         return EmbeddedForward(segment_consensus(logits.view(b, k, -1)), img1, img2, out)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_embedded(x).scores
+    def forward(self, x: torch.Tensor, with_flow: bool = False) -> torch.Tensor | EmbeddedForward:
+        """(B, classes) scores; with ``with_flow`` the whole EmbeddedForward (stage 3's unsupervised term).
+
+        Stage 3 asks ``forward`` itself for the pairs and flows, not :meth:`forward_embedded`: a DDP wrapper
+        all-reduces the gradients of what ran through its forward only.
+        """
+        out = self.forward_embedded(x)
+        return out if with_flow else out.scores
 
     def _estimate_distinct(self, img1: torch.Tensor, img2: torch.Tensor) -> FlowOutput:
         """The estimator's output on (P, 3, H, W) pairs, computed on the distinct ones (each pair's flow

@@ -8,6 +8,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
+from ufsn.distributed import DistContext
 from ufsn.tsn.metrics import ClassificationMetrics, classification_metrics, confusion_matrix
 from ufsn.tsn.train import predict
 
@@ -21,16 +22,33 @@ class StreamScores(NamedTuple):
 
 
 def evaluate_stream(model: torch.nn.Module, dataset, *, device: torch.device, batch_size: int = 2,
-                    workers: int = 0, progress: bool = True) -> StreamScores:  # fmt: skip
-    """Run ``model`` on every test clip (all snippets x crops per video; consensus inside the model)."""
+                    workers: int = 0, progress: bool = True, ctx: DistContext | None = None) -> StreamScores:  # fmt: skip
+    """Run ``model`` on every test clip (all snippets x crops per video; consensus inside the model).
+
+    Under DDP (``ctx`` distributed) rank r scores clips r, r + world_size, ... and every rank returns the
+    scores of all clips, in dataset order.
+    """
     from ufsn.tsn.data import worker_options
     from ufsn.workers import capped_workers
 
+    rank, world = (ctx.rank, ctx.world_size) if ctx is not None else (0, 1)
+    mine = list(range(rank, len(dataset), world))
     loader = torch.utils.data.DataLoader(
-        dataset, batch_size=batch_size, shuffle=False, **worker_options(capped_workers(workers))
-    )
+        torch.utils.data.Subset(dataset, mine), batch_size=batch_size, shuffle=False,
+        **worker_options(capped_workers(workers)),
+    )  # fmt: skip
     scores, labels, ids = predict(model, loader, device=device, progress=progress)
-    return StreamScores(scores, labels, ids)
+    if world == 1:
+        return StreamScores(scores, labels, ids)
+    import torch.distributed as dist
+
+    shares: list = [None] * world
+    dist.all_gather_object(shares, (mine, scores, labels, ids))
+    positions = np.concatenate([np.asarray(m, dtype=np.int64) for m, *_ in shares])
+    order = np.argsort(positions, kind="stable")  # back to dataset order
+    all_ids = [v for *_, vids in shares for v in vids]
+    return StreamScores(np.concatenate([s[1] for s in shares])[order], np.concatenate([s[2] for s in shares])[order],
+                        [all_ids[i] for i in order])  # fmt: skip
 
 
 def align(reference: StreamScores, other: StreamScores) -> StreamScores:

@@ -17,9 +17,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ufsn.distributed import DistContext
+from ufsn.distributed import DistContext, unwrap, wrap
 from ufsn.flow.losses import LossConfig, unsupervised_loss
-from ufsn.tsn.embedded import EmbeddedFlowStream
 from ufsn.tsn.train import EpochStats, FitResult, OptimConfig, StepFn, classification_step, fit
 
 
@@ -82,11 +81,7 @@ def train_stream(
 ) -> FitResult:
     """Train ``model`` (moved to ``ctx.device``, DDP-wrapped when distributed) with per-epoch checkpoints."""
     torch.manual_seed(config.seed)
-    model = model.to(ctx.device)
-    wrapped = model
-    if ctx.distributed:
-        ids = [ctx.device.index] if ctx.device.type == "cuda" else None
-        wrapped = nn.parallel.DistributedDataParallel(model, device_ids=ids, find_unused_parameters=False)
+    wrapped = wrap(model.to(ctx.device), ctx)
     loaders = make_loader_factory(dataset, config, ctx, workers=workers, max_iters=max_iters)
     return fit(
         wrapped, loaders, config, device=ctx.device, checkpoint=checkpoint, resume=resume, meta=meta, step=step,
@@ -95,14 +90,16 @@ def train_stream(
     )  # fmt: skip
 
 
-def end_to_end_step(unsup_weight: float, loss_config: LossConfig | None = None) -> StepFn:
-    """Stage 3: cross-entropy + ``unsup_weight`` x the unsupervised flow loss on the snippets' pairs."""
-    loss_config = loss_config or LossConfig()
+def end_to_end_step(unsup_weight: float, loss_config: LossConfig) -> StepFn:
+    """Stage 3: cross-entropy + ``unsup_weight`` x the unsupervised flow loss (``loss_config``: the stage-1
+    run's) on the snippets' pairs.
+
+    The forward goes through ``model`` itself (DDP's forward when wrapped): DDP all-reduces the gradients
+    of what ran through its forward only.
+    """
 
     def step(model: nn.Module, batch: dict):
-        inner = model.module if hasattr(model, "module") else model
-        assert isinstance(inner, EmbeddedFlowStream)
-        out = inner.forward_embedded(batch["input"])
+        out = model(batch["input"], with_flow=True)  # EmbeddedForward
         ce = nn.functional.cross_entropy(out.scores, batch["label"])
         flow_loss, metrics = unsupervised_loss(out.img1, out.img2, out.flow, loss_config)
         return ce + unsup_weight * flow_loss, out.scores, {"ce": ce.item(), "flow_loss": metrics["loss"]}
@@ -112,6 +109,5 @@ def end_to_end_step(unsup_weight: float, loss_config: LossConfig | None = None) 
 
 def estimator_grad_norm(model: nn.Module) -> dict:
     """``after_backward`` hook: L2 norm of the gradient reaching the flow estimator (stage 3 log)."""
-    inner = model.module if hasattr(model, "module") else model
-    grads = [p.grad.detach().norm() for p in inner.estimator.parameters() if p.grad is not None]
+    grads = [p.grad.detach().norm() for p in unwrap(model).estimator.parameters() if p.grad is not None]
     return {"estimator_grad_norm": float(torch.stack(grads).norm()) if grads else 0.0}

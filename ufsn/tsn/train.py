@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from ufsn.checkpoint import load_checkpoint, save_checkpoint
+from ufsn.distributed import all_finite, barrier, unwrap
 
 
 @dataclass(frozen=True)
@@ -85,8 +86,9 @@ def train_one_epoch(
         batch = _to(batch, device)
         with torch.autocast(device.type, enabled=scaler is not None):
             loss, logits, metrics = step(model, batch)
-        if not torch.isfinite(loss):
-            raise NonFiniteLoss(f"loss became {loss.item()} at epoch {epoch}, batch {i}; lower the lr or check inputs")
+        if not all_finite(loss):  # checked on every rank at once, so all ranks stop together
+            raise NonFiniteLoss(f"loss became non-finite at epoch {epoch}, batch {i} (this rank: {loss.item()}); "
+                                "lower the lr or check inputs")  # fmt: skip
         optimizer.zero_grad(set_to_none=True)
         if scaler is not None:
             scaler.scale(loss).backward()
@@ -136,7 +138,7 @@ def predict(
 
 def make_optimizer(model: nn.Module, config: OptimConfig) -> torch.optim.Optimizer:
     """SGD (momentum) or Adam over the parameters that require gradients; the error lists the valid names."""
-    inner = model.module if hasattr(model, "module") else model
+    inner = unwrap(model)
     estimator = getattr(inner, "estimator", None)  # UF-TSN's embedded flow network, if any
     own = {id(p) for p in estimator.parameters()} if isinstance(estimator, nn.Module) else set()
     rest = [p for p in model.parameters() if p.requires_grad and id(p) not in own]
@@ -183,17 +185,19 @@ def fit(
 ) -> FitResult:
     """Train for ``config.epochs`` with a checkpoint after every epoch; resume from it when asked.
 
-    ``model`` may be wrapped in DDP; the checkpoint holds the unwrapped state dict, the optimiser,
-    the epoch count and ``meta`` (the resolved config), and is written by rank 0 only.
+    ``model`` may be wrapped in DDP; the checkpoint holds the unwrapped state dict, the optimiser, the AMP
+    loss scaler, the epoch count and ``meta`` (the resolved config), and is written by rank 0 only.
     """
     optimizer = make_optimizer(model, config)
     scaler = torch.amp.GradScaler("cuda") if device.type == "cuda" else None
-    inner = model.module if hasattr(model, "module") else model
+    inner = unwrap(model)
     start, done = 0, []
     if resume and Path(checkpoint).exists():
         state = load_checkpoint(checkpoint, map_location=device)
         inner.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
+        if scaler is not None and state.get("scaler"):  # the loss scale AMP had reached, not a fresh 2**16
+            scaler.load_state_dict(state["scaler"])
         start = int(state["epoch"])
         done = [EpochStats(**row) for row in state.get("history", [])]
     history = []
@@ -211,10 +215,12 @@ def fit(
             save_checkpoint(
                 checkpoint,
                 {"model": inner.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch + 1,
+                 "scaler": scaler.state_dict() if scaler is not None else {},
                  "config": meta, "optim": asdict(config), "history": [s._asdict() for s in done + history]},
             )  # fmt: skip
             if log is not None:
                 log(done + history)
+        barrier()  # the epoch's checkpoint is whole before any rank reads it (resume, the next stage)
         if not math.isfinite(stats.loss):
             raise NonFiniteLoss(f"epoch {epoch} ended with loss {stats.loss}")
     return FitResult(history, start)
