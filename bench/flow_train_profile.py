@@ -1,7 +1,8 @@
 """Where a stage-1 training step's time goes: data and augmentation, forward, each loss term, backward, optimiser.
 
-The step is the one ``ufsn.flow.train.train_flow`` runs (same sampling, augmentation, ``compute_loss``,
-clipping and Adam), on the dataset's training pairs, after warm-up steps. Phases are timed with the
+The step is the one ``ufsn.flow.train.train_flow`` runs (same pair stream, augmentation, ``compute_loss``,
+clipping and Adam), on the dataset's training pairs, after warm-up steps. Pairs are read and augmented in
+this process (no loader workers), so the data phase is the work itself rather than a wait on workers. Phases are timed with the
 wall clock (CUDA synchronised); the forward time of each loss term comes from ``torch.profiler`` labels
 placed in ``ufsn.flow.losses.level_terms`` (``loss.warp``, ``loss.photometric``, ``loss.census``,
 ``loss.smoothness``) and ``compute_loss`` (``loss.occlusion``), from a second, profiled pass.
@@ -32,9 +33,9 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def _steps(cfg, bank, net, opt, gen, device, first: int, count: int, totals: dict | None) -> None:
+def _steps(cfg, batches, net, opt, device, first: int, count: int, totals: dict | None) -> None:
     """Run ``count`` training steps from step ``first``, adding each phase's seconds into ``totals``."""
-    from ufsn.flow.train import compute_loss, training_batch
+    from ufsn.flow.train import compute_loss
 
     def mark(name, since):
         _sync(device)
@@ -45,7 +46,7 @@ def _steps(cfg, bank, net, opt, gen, device, first: int, count: int, totals: dic
 
     for step in range(first, first + count):
         t = time.perf_counter()
-        img1, img2, flow, noc = training_batch(bank, cfg, gen, device)
+        img1, img2, flow, noc = (t.to(device) for t in next(batches))
         t = mark("data and augmentation", t)
         with torch.profiler.record_function("forward_pass"):
             loss, _ = compute_loss(net, cfg, step, img1, img2, flow, noc)
@@ -58,36 +59,43 @@ def _steps(cfg, bank, net, opt, gen, device, first: int, count: int, totals: dic
         mark("clip + optimiser step", t)
 
 
-def _setup(cfg, device: torch.device, corr_form: str):
+def _setup(cfg, data, device: torch.device, corr_form: str):
+    """A seeded FlowNet, its Adam and an endless iterator of training batches read in this process."""
+    from dataclasses import replace
+
+    from ufsn.distributed import DistContext
     from ufsn.flow.net import FlowNet
+    from ufsn.flow.train import _pair_loader
 
     torch.manual_seed(cfg.seed)
     net = FlowNet(cfg.resolved_net()).to(device).train()
     net.corr.form = corr_form
-    return net, torch.optim.Adam(net.parameters(), lr=cfg.lr), torch.Generator().manual_seed(cfg.seed)
+    batches = iter(_pair_loader(data, replace(cfg, workers=0), DistContext(0, 1, 0, device), 0, device))
+    return net, torch.optim.Adam(net.parameters(), lr=cfg.lr), batches
 
 
-def step_seconds(cfg, bank, device: torch.device, corr_form: str, steps: int = 10, warmup: int = 3) -> float:
-    """Wall time per training step with the cost volume computed in ``corr_form`` (auto | loop | patch)."""
-    net, opt, gen = _setup(cfg, device, corr_form)
-    _steps(cfg, bank, net, opt, gen, device, 0, warmup, None)
+def step_seconds(cfg, data, device: torch.device, corr_form: str, steps: int = 10, warmup: int = 3) -> float:
+    """Wall time per training step with the cost volume computed in ``corr_form`` (auto | loop | patch);
+    ``data`` is the stage-1 PairDataset (:func:`ufsn.flow.pairs.pair_dataset`)."""
+    net, opt, batches = _setup(cfg, data, device, corr_form)
+    _steps(cfg, batches, net, opt, device, 0, warmup, None)
     totals: dict[str, float] = defaultdict(float)
-    _steps(cfg, bank, net, opt, gen, device, warmup, steps, totals)
+    _steps(cfg, batches, net, opt, device, warmup, steps, totals)
     return sum(totals.values()) / steps
 
 
-def profile_train_step(cfg, bank, device: torch.device, steps: int = 10, warmup: int = 3) -> list[TrainPart]:
+def profile_train_step(cfg, data, device: torch.device, steps: int = 10, warmup: int = 3) -> list[TrainPart]:
     """Per-step time of each phase and, inside the forward, of the network and each loss term; the last
     part is the convolution kernels' time (forward and backward), which bounds what any other change can gain."""
     from torch.profiler import ProfilerActivity, profile
 
-    net, opt, gen = _setup(cfg, device, "auto")
-    _steps(cfg, bank, net, opt, gen, device, 0, warmup, None)
+    net, opt, batches = _setup(cfg, data, device, "auto")
+    _steps(cfg, batches, net, opt, device, 0, warmup, None)
     totals: dict[str, float] = defaultdict(float)
-    _steps(cfg, bank, net, opt, gen, device, warmup, steps, totals)
+    _steps(cfg, batches, net, opt, device, warmup, steps, totals)
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
     with profile(activities=activities) as prof:
-        _steps(cfg, bank, net, opt, gen, device, warmup + steps, steps, None)
+        _steps(cfg, batches, net, opt, device, warmup + steps, steps, None)
     labelled = {e.key: e.cpu_time_total / 1e6 for e in prof.key_averages() if e.key in LOSS_LABELS}
     whole = sum(totals.values())
     forward = totals.pop("forward + loss")

@@ -74,8 +74,8 @@ if [ "$SMOKE" = 1 ]; then
     T_INFO=120 T_TVL1=600 T_PERF=600 T_STAGE1=600 T_DATA=600 T_TRAIN=900
 else
     DEVICE=cuda
-    # part timeouts (s): 20 + 175 + 80 + 45 + 55 + 80 = 455 s; with the kill grace under 8 minutes
-    T_INFO=20 T_TVL1=175 T_PERF=80 T_STAGE1=45 T_DATA=55 T_TRAIN=80
+    # part timeouts (s): 15 + 155 + 80 + 45 + 55 + 105 = 455 s; with the kill grace under 8 minutes
+    T_INFO=15 T_TVL1=155 T_PERF=80 T_STAGE1=45 T_DATA=55 T_TRAIN=105
 fi
 KILL_GRACE=3
 export PYTHONUNBUFFERED=1 # a part stopped at its timeout keeps what it printed
@@ -102,11 +102,13 @@ run_part() {
     end=$(date +%s.%N)
     local wall
     wall=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f", b - a }')
-    if [ -s "$err" ]; then
+    local shown
+    shown=$(tr '\r' '\n' <"$err" | grep -Ev '^[^|]*[0-9]+%\|' | grep -v '^[[:space:]]*$' | tail -n 40)
+    if [ -n "$shown" ]; then
         echo
         echo "stderr (last 40 lines, progress bars left out):"
         echo '```'
-        tr '\r' '\n' <"$err" | grep -Ev '^[^|]*[0-9]+%\|' | grep -v '^[[:space:]]*$' | tail -n 40
+        printf '%s\n' "$shown"
         echo '```'
     fi
     case "$rc" in
@@ -138,7 +140,7 @@ write_py() {
 }
 
 main() {
-    trap '[ -n "$PART_PID" ] && kill -TERM -- "-$PART_PID" 2>/dev/null; exit 130' INT TERM HUP
+    trap '[ -n "$PART_PID" ] && kill -TERM -- "-$PART_PID" 2>/dev/null; echo; echo "interrupted: the check stopped here"; exit 130' INT TERM HUP
     local script_start mode
     script_start=$(date +%s)
     if [ "$SMOKE" = 1 ]; then mode="CPU smoke run (--cpu-smoke: smallest sizes, figures mean nothing)"; else mode="GPU run"; fi
@@ -156,12 +158,12 @@ main() {
         echo "no CUDA check possible: $PY cannot import torch"
         return 2
     fi
-    if [ "$SMOKE" = 0 ] && ! "$PY" -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() and torch.cuda.device_count() > 0 else 1)' >/dev/null 2>&1; then
+    if [ "$SMOKE" = 0 ] && ! timeout 60 "$PY" -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() and torch.cuda.device_count() > 0 else 1)' >/dev/null 2>&1; then
         echo "no CUDA device: torch $("$PY" -c 'import torch; print(torch.__version__)' 2>/dev/null) sees no GPU (torch.cuda.is_available() is False; CUDA_VISIBLE_DEVICES=${CUDA_VISIBLE_DEVICES-unset}); run with --cpu-smoke to check the script without one"
         return 2
     fi
     if command -v nvidia-smi >/dev/null 2>&1; then
-        echo "nvidia-smi: $(nvidia-smi --query-gpu=name,driver_version,memory.total,power.limit --format=csv,noheader 2>&1 | head -n 1)"
+        echo "nvidia-smi: $(timeout 20 nvidia-smi --query-gpu=name,driver_version,memory.total,power.limit --format=csv,noheader 2>&1 | head -n 1)"
         echo
     else
         echo "nvidia-smi: not on PATH"
@@ -329,7 +331,7 @@ if rows:
 else:
     raise SystemExit("no batch was timed")
 EOF
-    DEVICE="$DEVICE" SIZE="$tvl1_size" BATCHES="$tvl1_batches" COMPILE="$tvl1_compile" BUDGET=$((T_TVL1 - 15)) \
+    DEVICE="$DEVICE" SIZE="$tvl1_size" BATCHES="$tvl1_batches" COMPILE="$tvl1_compile" BUDGET=$((T_TVL1 > 30 ? T_TVL1 - 15 : T_TVL1 / 2)) \
         run_part "2. TV-L1 torch" "$T_TVL1" "$PY" "$PYDIR/tvl1.py"
 
     # ---- 3. perf train --------------------------------------------------------------------------------
@@ -475,7 +477,8 @@ print()
 if not record.is_file():
     raise SystemExit(f"no {record}")
 r = json.loads(record.read_text())
-print(f"ufsn-split1: top-1 {(r.get('metrics') or {}).get('top1')}, training {r.get('seconds')} s on "
+top1 = (r.get("metrics") or {}).get("top1")
+print(f"ufsn-split1: top-1 {'-' if top1 is None else f'{top1:.3f}'}, training {r.get('seconds')} s on "
       f"{r.get('device')} (tiny preset: a check that every stage runs, not an accuracy)")
 EOF
         cat >"$PYDIR/data.sh" <<'EOF'

@@ -180,7 +180,7 @@ def measure_stages(config: PerfTrainConfig) -> tuple[list[StageRate], dict]:
                      lambda: temporal_classifier(exp, classes), None),
         "stage3": (f"UF-TSN stage 3: estimator + {exp.temporal.arch}, {pairs + 1} RGB frames", exp.ufsn.stage3,
                    "rgbpair", lambda: embedded_stream(exp, classes, FlowNet(flow_cfg.resolved_net())),
-                   end_to_end_step(exp.ufsn.unsup_weight)),
+                   end_to_end_step(exp.ufsn.unsup_weight, flow_cfg.end_loss())),
     }  # fmt: skip
     from tqdm import tqdm
 

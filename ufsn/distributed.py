@@ -65,6 +65,9 @@ def init_distributed(requested_device: str = "auto") -> DistContext:
         # busy while the others wait at a barrier: the default 30 min is short for UCF-101 on one GPU each.
         minutes = float(os.environ.get(TIMEOUT_ENV, "120"))
         dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo", timeout=timedelta(minutes=minutes))
+        import atexit
+
+        atexit.register(shutdown_distributed)  # once per process: commands run in one process share the group
     return DistContext(rank, world_size, local_rank, device)
 
 
@@ -133,10 +136,12 @@ def agree(fn: Callable[[], T]) -> T:
 
 def _portable(exc: Exception) -> Exception:
     """``exc`` if it survives pickling (to reach the other ranks), else a RuntimeError with its message."""
+    import copy
     import pickle
 
     try:
-        pickle.loads(pickle.dumps(exc))
+        pickle.dumps(exc)  # it can be sent ...
+        copy.deepcopy(exc)  # ... and rebuilt from its __reduce_ex__, as the receiving rank does
         return exc
     except Exception:  # noqa: BLE001  (unpicklable exceptions take many forms)
         return RuntimeError(f"{type(exc).__name__}: {exc}")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 
 import click
 
@@ -28,8 +27,4 @@ class OneLineErrorGroup(click.Group):
             if os.environ.get(DEBUG_ENV):
                 raise
             raise click.ClickException(one_line(exc)) from exc
-        finally:
-            if "torch.distributed" in sys.modules:  # a command that trained under torchrun leaves its group
-                from ufsn.distributed import shutdown_distributed
 
-                shutdown_distributed()

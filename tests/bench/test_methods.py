@@ -24,7 +24,7 @@ from ufsn.flow.net import FlowNet, FlowNetConfig
 TESTS = Path(__file__).resolve().parents[1]
 DDP_CHECK = TESTS / "scripts" / "ddp_train_check.py"
 RECORD_KEYS = ["name", "method", "dataset", "split", "metrics", "flow_metrics", "params", "config", "weights",
-               "device", "seconds", "git_commit", "created", "stream_metrics", "notes"]  # fmt: skip
+               "device", "seconds", "git_commit", "created", "stream_metrics", "notes", "world_size", "global_batch"]  # fmt: skip
 
 
 def _model(method: str, exp):

@@ -30,7 +30,10 @@ def list_videos(paths: DatasetPaths) -> dict[str, Path]:
 
 
 def split_videos(paths: DatasetPaths, split: int, subsets: tuple[str, ...]) -> list[str]:
-    """Video ids of ``subsets`` of split ``split``: from the split CSV, else the group rule on names."""
+    """Video ids of ``subsets`` of split ``split``: from the split CSV, else the group rule on names.
+
+    Empty when videos exist but none falls in ``subsets`` (a split without val groups); raises when there
+    are no videos at all."""
     csv_path = paths.split_csv(split)
     if csv_path.is_file():
         from pipeline.api import read_split
@@ -42,18 +45,19 @@ def split_videos(paths: DatasetPaths, split: int, subsets: tuple[str, ...]) -> l
     if definition.rule != "groups":  # UCF-style names without a definition of their own: UCF-101's rule
         definition = load_definition(DatasetPaths(paths.root, "ucf101"))
     subset_of = group_subsets(definition, split, val_groups=2)  # group -> train | val | test
+    videos = list_videos(paths)
+    if not videos:
+        raise FileNotFoundError(
+            f"no videos for split {split}: no split file {csv_path} and no videos under {paths.videos}; "
+            f"run `ufsn-data all --root {paths.root} --dataset {paths.dataset}`"
+        )
     ids = []
-    for vid in list_videos(paths):
+    for vid in videos:
         match = _GROUP.search(vid)
         if match is None:
             raise ValueError(f"{paths.videos}: no split file {csv_path} and no _gNN_cNN group in {vid!r}")
         if subset_of.get(int(match.group(1))) in subsets:
             ids.append(vid)
-    if not ids:
-        raise FileNotFoundError(
-            f"no {'+'.join(subsets)} videos for split {split}: no split file {csv_path} and no videos under "
-            f"{paths.videos}; run `ufsn-data all --root {paths.root} --dataset {paths.dataset}`"
-        )
     return ids
 
 

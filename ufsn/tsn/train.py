@@ -87,8 +87,9 @@ def train_one_epoch(
         with torch.autocast(device.type, enabled=scaler is not None):
             loss, logits, metrics = step(model, batch)
         if not all_finite(loss):  # checked on every rank at once, so all ranks stop together
-            raise NonFiniteLoss(f"loss became non-finite at epoch {epoch}, batch {i} (this rank: {loss.item()}); "
-                                "lower the lr or check inputs")  # fmt: skip
+            value = loss.item()
+            where = f"{value}" if not math.isfinite(value) else "non-finite on another rank"
+            raise NonFiniteLoss(f"loss became {where} at epoch {epoch}, batch {i}; lower the lr or check inputs")
         optimizer.zero_grad(set_to_none=True)
         if scaler is not None:
             scaler.scale(loss).backward()

@@ -146,6 +146,7 @@ def test_non_finite_loss_stops_clearly(tiny_root, tmp_path):
 
 
 def test_stage1_picks_its_device_with_the_one_picker(tiny_root, tmp_path, monkeypatch):
+    import ufsn.distributed
     import ufsn.flow.train
 
     asked = []
@@ -154,7 +155,7 @@ def test_stage1_picks_its_device_with_the_one_picker(tiny_root, tmp_path, monkey
         asked.append(requested)
         return torch.device("cpu")
 
-    monkeypatch.setattr(ufsn.flow.train, "pick_device", spy)  # ufsn.distributed's, as the streams use
+    monkeypatch.setattr(ufsn.distributed, "pick_device", spy)  # through init_distributed, as the streams pick it
     with pytest.raises(NonFiniteLoss):  # stops at step 0: only the device choice matters here
         train_flow(tiny_cfg(tiny_root, device="auto", loss=LossConfig(w_diff=float("nan"))), tmp_path / "d",
                    progress=False)  # fmt: skip
