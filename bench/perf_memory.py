@@ -1,9 +1,13 @@
-"""Peak memory of the data steps on N vs 10N videos: does a step's footprint grow with the dataset?
+"""Peak memory of the data steps and of training on N vs 10N videos: does a footprint grow with the dataset?
 
-Each step runs as ``ufsn-data <step>`` in a child process; a sampler polls the RSS of that
-process and all its descendants (joblib workers) with psutil. Two peaks per run: the largest
-single process, and the sum over the tree at one instant (what the machine must hold). A
-step whose memory is bounded shows ratios near 1.0 between the large and the small run.
+The videos are named as UCF-101's (two of its classes, groups g01..g25) and have different lengths,
+as UCF-101's clips do. Each step runs as a command in a child process: ``ufsn-data extract | tvl1 |
+shards`` (then ``splits``, not measured), ``ufsn-bench train-flow`` (stage 1 streaming every training
+pair, a fixed number of steps) and ``ufsn-bench train --method rgb`` (stream training, a fixed number of
+batches, then the test split). A sampler polls the RSS of that process and all its descendants (joblib
+and DataLoader workers) with psutil. Two peaks per run: the largest single process, and the sum over the
+tree at one instant (what the machine must hold). A step whose memory is bounded shows ratios near 1.0
+between the large and the small run.
 """
 
 from __future__ import annotations
@@ -18,9 +22,15 @@ from typing import NamedTuple
 
 import numpy as np
 
+from pipeline.api import DatasetPaths
 from pipeline.frame_size import FrameSize
 
-STEPS = ("extract", "tvl1", "shards")
+DATA_STEPS = ("extract", "tvl1", "shards")
+TRAIN_STEPS = ("stage 1", "stream training")
+STEPS = DATA_STEPS + TRAIN_STEPS
+DATASET = "ucf101"  # UCF-101's names and split rule; the frames are moving noise
+CLASSES = ("ApplyEyeMakeup", "ApplyLipstick")  # two of UCF-101's classes
+LENGTHS = 4  # distinct clip lengths, evenly spaced from frames to max_frames
 MIB = 1024 * 1024
 
 
@@ -31,10 +41,18 @@ class PerfMemoryConfig:
     work: Path  # scratch folder; two data roots are made in it
     small: int = 10  # videos in the baseline run
     large: int = 100  # videos in the compared run
-    frames: int = 8  # frames per synthetic video
-    size: FrameSize = FrameSize(64, 64)  # of the synthetic videos
-    workers: int = 2  # --workers of every step
+    frames: int = 8  # frames of the shortest video
+    size: FrameSize = FrameSize(64, 64)  # of the videos (the tiny configs crop 48x48 from them)
+    workers: int = 2  # --workers of every data step and DataLoader workers of training
     interval: float = 0.02  # seconds between RSS samples
+    max_frames: int = 32  # frames of the longest video (UCF-101's clips run from 29 to 1,776 frames)
+    train_steps: int = 20  # stage-1 steps and stream-training batches, the same at N and 10N videos
+
+    def __post_init__(self):
+        if self.max_frames < self.frames:
+            raise ValueError(f"max_frames ({self.max_frames}) is below frames ({self.frames})")
+        if self.large > 50 * 99:
+            raise ValueError(f"at most {50 * 99} videos (2 classes x 25 groups x 99 clips), asked for {self.large}")
 
 
 class Peak(NamedTuple):
@@ -53,21 +71,60 @@ class MemoryRow(NamedTuple):
     large: Peak
 
 
-def write_videos(videos: Path, count: int, frames: int, size: tuple[int, int]) -> None:
-    """``count`` MJPG AVIs of moving noise under ``videos/A/`` (one rendered, the rest copies)."""
+def clip_lengths(frames: int, max_frames: int) -> list[int]:
+    """The distinct clip lengths: ``LENGTHS`` values evenly spaced from ``frames`` to ``max_frames``."""
+    return sorted({round(v) for v in np.linspace(frames, max_frames, LENGTHS)})
+
+
+def ucf_video_name(i: int) -> tuple[str, str]:
+    """(class, video id) of the i-th video: classes alternate; groups cycle over g01..g25, so every split
+    has train, val and test videos at any count; clips count up every 50 videos (names stay unique)."""
+    cls = CLASSES[i % len(CLASSES)]
+    return cls, f"v_{cls}_g{1 + (11 * i) % 25:02d}_c{1 + i // 50:02d}"
+
+
+def write_videos(videos: Path, count: int, frames: int, size: tuple[int, int], max_frames: int | None = None) -> None:
+    """``count`` MJPG AVIs of moving noise under ``videos/<class>/``, UCF-101 style, of lengths cycling
+    through :func:`clip_lengths` (one rendered per length, the rest copies)."""
     import cv2
 
-    first = videos / "A" / "v_0000.avi"
-    first.parent.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)
     width, height = size
-    texture = rng.integers(0, 256, (height, width + 2 * frames, 3), dtype=np.uint8)
-    writer = cv2.VideoWriter(str(first), cv2.CAP_OPENCV_MJPEG, cv2.VideoWriter_fourcc(*"MJPG"), 25.0, size)
-    for t in range(frames):
-        writer.write(np.ascontiguousarray(texture[:, 2 * t : 2 * t + width]))  # (H, W, 3) BGR
-    writer.release()
-    for i in range(1, count):
-        shutil.copyfile(first, videos / "A" / f"v_{i:04d}.avi")
+    lengths = clip_lengths(frames, max_frames or frames)
+    rendered = []
+    for length in lengths:
+        path = videos.parent / ".rendered" / f"{length}.avi"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        noise = rng.integers(0, 256, (height, width + 2 * length, 3), dtype=np.uint8)
+        # blurred as natural images are: OpenCV's TV-L1 runs all its iterations (~12 s a pair) on raw noise
+        texture = cv2.normalize(cv2.GaussianBlur(noise, (0, 0), 2.0), None, 0, 255, cv2.NORM_MINMAX)
+        writer = cv2.VideoWriter(str(path), cv2.CAP_OPENCV_MJPEG, cv2.VideoWriter_fourcc(*"MJPG"), 25.0, size)
+        for t in range(length):
+            writer.write(np.ascontiguousarray(texture[:, 2 * t : 2 * t + width]))  # (H, W, 3) BGR
+        writer.release()
+        rendered.append(path)
+    for i in range(count):
+        cls, vid = ucf_video_name(i)
+        (videos / cls).mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(rendered[i % len(rendered)], videos / cls / f"{vid}.avi")
+    shutil.rmtree(videos.parent / ".rendered")
+
+
+def step_command(step: str, root: Path, config: PerfMemoryConfig) -> list[str]:
+    """The command line that runs ``step`` on the data root ``root``."""
+    common = ["--root", str(root), "--dataset", DATASET]
+    if step in DATA_STEPS or step == "splits":
+        workers = ["--workers", str(config.workers)] if step in ("extract", "tvl1") else []
+        return [sys.executable, "-c", "from pipeline.cli import main; main()", step, *common, *workers]
+    bench = [sys.executable, "-c", "from bench.cli import main; main()"]
+    if step == "stage 1":
+        return [*bench, "train-flow", *common, "--config", "flow_tiny", "--no-progress",
+                "--set", f"steps={config.train_steps}", "--set", f"workers={config.workers}"]  # fmt: skip
+    if step == "stream training":
+        return [*bench, "train", *common, "--config", "tiny", "--method", "rgb", "--no-progress",
+                "--set", f"input.max_iters={config.train_steps}",
+                "--set", f"input.workers={config.workers}"]  # fmt: skip
+    raise ValueError(f"unknown step {step!r}; valid: {', '.join(STEPS)}")
 
 
 def sample_peak(args: list[str], interval: float) -> Peak:
@@ -97,17 +154,17 @@ def sample_peak(args: list[str], interval: float) -> Peak:
 
 
 def run_perf_memory(config: PerfMemoryConfig) -> list[MemoryRow]:
-    """Peak RSS of extract, tvl1 and shards on ``small`` and ``large`` videos."""
+    """Peak RSS of every step in ``STEPS`` on ``small`` and ``large`` videos."""
     peaks: dict[tuple[str, int], Peak] = {}
     for count in (config.small, config.large):
         root = Path(config.work) / f"videos{count}"
         if root.exists():
             shutil.rmtree(root)
-        write_videos(root / "d" / "videos", count, config.frames, config.size)
-        for step in STEPS:
-            args = [sys.executable, "-c", "from pipeline.cli import main; main()", step, "--root", str(root)]
-            args += ["--dataset", "d"] + (["--workers", str(config.workers)] if step != "shards" else [])
-            peaks[step, count] = sample_peak(args, config.interval)
+        write_videos(DatasetPaths(root, DATASET).videos, count, config.frames, config.size, config.max_frames)
+        for step in (*DATA_STEPS, "splits", *TRAIN_STEPS):
+            peak = sample_peak(step_command(step, root, config), config.interval)
+            if step != "splits":
+                peaks[step, count] = peak
     return [MemoryRow(step, peaks[step, config.small], peaks[step, config.large]) for step in STEPS]
 
 
@@ -115,8 +172,8 @@ def format_table(rows: list[MemoryRow], config: PerfMemoryConfig) -> str:
     """Markdown table: peak RSS (MiB) of the largest process and of the tree, with large/small ratios."""
     n, m = config.small, config.large
     lines = [
-        f"peak RSS, {config.workers} workers (shards: 1 process), videos of {config.frames} frames "
-        f"{config.size[0]}x{config.size[1]}",
+        f"peak RSS, {config.workers} workers (shards: 1 process), videos of {config.frames} to {config.max_frames} "
+        f"frames at {config.size[0]}x{config.size[1]}; stage 1 and stream training {config.train_steps} steps each",
         "",
         f"| step | largest, {n} videos | largest, {m} videos | ratio | tree, {n} videos | tree, {m} videos | ratio |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",

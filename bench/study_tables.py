@@ -43,7 +43,6 @@ def comparison(opts: StudyOptions) -> WrittenTable:
     """The comparison table: measured methods beside the seed's reported numbers."""
     from bench.study import COMPARE_METHODS, ensure_runs, measured
     from bench.tables import comparison_table, write_table
-
     from ufsn.distributed import on_main
 
     ensure_runs(opts, COMPARE_METHODS)  # every rank trains (DDP under torchrun)
@@ -70,7 +69,6 @@ def ablations(opts: StudyOptions) -> WrittenTable:
         measured,
     )
     from bench.tables import ablation_table, write_table
-
     from ufsn.distributed import on_main
 
     ensure_runs(opts, ABLATION_METHODS)  # every rank trains (DDP under torchrun)

@@ -76,7 +76,11 @@ def _estimator(opts: TrainOptions, exp: ExperimentConfig, spec: MethodSpec, devi
                              opts.progress, device=opts.device)  # fmt: skip
     net = load_flow_estimator(folder, device)
     loss = stage1_loss(folder)
-    info = {"flow_run": folder.name, "flow_net": dataclasses.asdict(net.config), "stage3_loss": dataclasses.asdict(loss)}
+    info = {
+        "flow_run": folder.name,
+        "flow_net": dataclasses.asdict(net.config),
+        "stage3_loss": dataclasses.asdict(loss),
+    }
     if supervised:
         info["supervised_flow"] = "oracle"
     return net, info, loss
@@ -129,7 +133,10 @@ def train_method(opts: TrainOptions) -> RunRecord:
             config = _uf_config(exp, spec, loss)
             train_uf_tsn(model, reader, videos, config, ctx, folder=folder, meta=meta, resume=opts.resume,
                          progress=opts.progress)  # fmt: skip
-            batches = {"stage2": config.stage2.batch_size, **({"stage3": config.stage3.batch_size} if config.stage3 else {})}
+            batches = {
+                "stage2": config.stage2.batch_size,
+                **({"stage3": config.stage3.batch_size} if config.stage3 else {}),
+            }
         else:
             data = _dataset(opts.root, opts.dataset, exp, spec.modality, "train", ground_truth_flow=spec.exact_flow)
             optim = exp.spatial_optim if spec.stream == "spatial" else exp.temporal_optim
@@ -154,7 +161,9 @@ def _training_videos(opts: TrainOptions, exp: ExperimentConfig):
 
     rows = read_split(DatasetPaths(Path(opts.root), opts.dataset).split_csv(exp.split), exp.train_subsets)
     source = resolve_source(opts.root, opts.dataset, exp.input.source)
-    return open_reader(Path(opts.root), opts.dataset, source, [r.video_id for r in rows]), [(r.video_id, r.label) for r in rows]
+    return open_reader(Path(opts.root), opts.dataset, source, [r.video_id for r in rows]), [
+        (r.video_id, r.label) for r in rows
+    ]
 
 
 def _uf_config(exp: ExperimentConfig, spec: MethodSpec, loss):
@@ -166,7 +175,8 @@ def _uf_config(exp: ExperimentConfig, spec: MethodSpec, loss):
                       size=exp.input.crop)  # fmt: skip
     return UFTSNConfig(stage2=exp.ufsn.stage2, stage3=exp.ufsn.stage3 if spec.end_to_end else None, clip=clip,
                        unsup_weight=exp.ufsn.unsup_weight, loss=loss, workers=exp.input.workers,
-                       max_iters=exp.input.max_iters, stage3_max_iters=exp.input.max_iters or exp.ufsn.stage3_max_iters)  # fmt: skip
+                       max_iters=exp.input.max_iters,
+                       stage3_max_iters=exp.input.max_iters or exp.ufsn.stage3_max_iters)  # fmt: skip
 
 
 def _preflight(opts: TrainOptions, exp: ExperimentConfig, spec) -> tuple[ExperimentConfig, list[str]]:

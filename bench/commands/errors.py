@@ -11,9 +11,18 @@ USER_ERRORS = (FileNotFoundError, FileExistsError, NotADirectoryError, Permissio
 DEBUG_ENV = "UFSN_DEBUG"  # set to 1 to see the traceback behind a one-line error
 
 
+WORKER_TRACEBACK = "Original Traceback (most recent call last):"  # torch re-raises a DataLoader worker's error so
+
+
 def one_line(exc: BaseException) -> str:
-    """The exception's message on one line (wrapped lines joined)."""
-    text = " ".join(str(exc).split())
+    """The exception's message on one line (wrapped lines joined); for an error raised in a DataLoader worker,
+    the worker's own message (the last line of the traceback torch puts in the re-raised exception)."""
+    message = str(exc)
+    if WORKER_TRACEBACK in message:
+        last = message.strip().splitlines()[-1]  # "ValueError: unreadable frame ..."
+        prefix = f"{type(exc).__name__}: "
+        message = (last[len(prefix) :] if last.startswith(prefix) else last) + " (in a DataLoader worker)"
+    text = " ".join(message.split())
     return text or type(exc).__name__
 
 
@@ -27,4 +36,3 @@ class OneLineErrorGroup(click.Group):
             if os.environ.get(DEBUG_ENV):
                 raise
             raise click.ClickException(one_line(exc)) from exc
-

@@ -56,7 +56,5 @@ def train_flow(root, dataset, variant, split, config_path, overrides, steps, max
     folder = run_dir(root, dataset, record.name)
     name = record.name
     val = "n/a" if result["val_epe"] is None else f"{result['val_epe']:.3f} px"
-    echo(
-        f"{name}: {result['steps']} steps in {record.seconds / 60:.1f} min, {record.params:,} params, val EPE {val}"
-    )
+    echo(f"{name}: {result['steps']} steps in {record.seconds / 60:.1f} min, {record.params:,} params, val EPE {val}")
     echo(f"run folder: {folder}")

@@ -168,3 +168,31 @@ def test_train_flow_without_dataset_or_videos(tmp_path):
 def test_flow_eval_without_stage1_run(root):
     result = _run(["flow-eval", "--root", root, "--dataset", "synthetic", "--run", "flow-nms-split1"])
     _one_line_error(result, "no checkpoint", "ufsn-bench train-flow", "--variant nms --split 1")
+
+
+def test_train_flow_without_split_file_or_val_videos_trains_without_val_epe(root):
+    base = root / "synthetic"
+    shutil.rmtree(base / "splits")  # the group rule decides: split 1's val groups are g24 and g25
+    for video in base.glob("videos/*/*_g2[45]_*"):
+        video.unlink()
+    for name in ("frames", "tvl1", "shards"):
+        shutil.rmtree(base / name, ignore_errors=True)
+    result = _run(["train-flow", "--root", root, "--dataset", "synthetic", "--config", "flow_tiny", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert "val EPE n/a" in result.output
+    with (base / "runs" / "flow-full-split1" / "train_log.csv").open() as f:
+        assert {row["val_epe"] for row in csv.DictReader(f)} == {""}
+
+
+def test_a_failed_train_flow_start_leaves_no_run_folder(root):
+    args = ["train-flow", "--root", root, "--dataset", "synthetic", "--config", "flow_tiny", "--no-progress"]
+    frames = sorted((root / "synthetic" / "frames").glob("*/*.jpg"))
+    kept = {f: f.read_bytes() for f in frames}
+    for frame in frames:
+        frame.write_bytes(b"not a jpeg")  # fails at the first batch, after the run folder was made
+    _one_line_error(_run(args), "unreadable frame")
+    assert not (root / "synthetic" / "runs" / "flow-full-split1").exists()
+    for frame, data in kept.items():
+        frame.write_bytes(data)
+    again = _run(args)  # so the next try starts without --resume
+    assert again.exit_code == 0, again.output

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import signal
@@ -19,12 +20,15 @@ from bench.cli import main
 from bench.experiment import load_experiment
 from bench.method_models import METHODS, embedded_stream, spatial_stream, temporal_classifier
 from bench.runs import load_record
+from bench.stage1 import load_flow_config
 from ufsn.flow.net import FlowNet, FlowNetConfig
 
 TESTS = Path(__file__).resolve().parents[1]
 DDP_CHECK = TESTS / "scripts" / "ddp_train_check.py"
+FLOW_TINY = TESTS.parent / "bench" / "configs" / "flow_tiny.toml"
 RECORD_KEYS = ["name", "method", "dataset", "split", "metrics", "flow_metrics", "params", "config", "weights",
-               "device", "seconds", "git_commit", "created", "stream_metrics", "notes", "world_size", "global_batch"]  # fmt: skip
+               "device", "seconds", "git_commit", "created", "stream_metrics", "notes", "world_size",
+               "global_batch"]  # fmt: skip
 
 
 def _model(method: str, exp):
@@ -116,7 +120,10 @@ def test_train_and_evaluate_cli_ufsn(tiny_prepared, tmp_path):
     root = tmp_path / "root"
     shutil.copytree(tiny_prepared / "synthetic", root / "synthetic", ignore=shutil.ignore_patterns("runs"))
     runner = CliRunner()
-    args = ["train", "--root", str(root), "--dataset", "synthetic", "--config", "tiny", "--no-progress"]
+    flow_config = tmp_path / "flow_tiny_q1.toml"  # flow_tiny with a [loss] of its own: stage 3 must go on with it
+    flow_config.write_text(FLOW_TINY.read_text() + "\n[loss]\nrobust_q = 1.0\nw_smooth = 2.0\n")
+    args = ["train", "--root", str(root), "--dataset", "synthetic", "--config", "tiny", "--no-progress",
+            "--set", f"ufsn.flow_config={flow_config}"]  # fmt: skip
     result = runner.invoke(main, [*args, "--method", "ufsn"])
     assert result.exit_code == 0, result.output
     runs = root / "synthetic" / "runs"
@@ -125,6 +132,9 @@ def test_train_and_evaluate_cli_ufsn(tiny_prepared, tmp_path):
     assert list(record.__dict__) == RECORD_KEYS
     assert 0 <= record.metrics["top1"] <= 1 and record.flow_metrics["flow_run"] == "flow-full-split1"
     assert record.weights == "random" and record.config["flow_net"]["cost_volume"] is True
+    stage3_loss = record.config["stage3_loss"]  # the stage-1 run's [loss], not LossConfig()'s defaults
+    assert (stage3_loss["robust_q"], stage3_loss["w_smooth"]) == (1.0, 2.0)
+    assert stage3_loss == dataclasses.asdict(load_flow_config(flow_config).end_loss())
     with np.load(runs / "ufsn-split1" / "scores.npz") as scores:
         assert scores["fused"].shape == (28, 4) and scores["spatial"].shape == (28, 4)  # 7 test groups x 4 classes
         assert len(set(scores["video_ids"])) == 28

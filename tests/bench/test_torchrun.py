@@ -93,8 +93,25 @@ def test_torchrun_all_through_the_console_script_writes_the_three_tables(trained
     root, base, job = trained
     assert job.returncode == 0, job.stderr[-3000:]
     results = base / "results_all"
-    cmd = [*TORCHRUN, _ufsn_bench(), "all", "--root", str(root), "--dataset", "synthetic", "--config", "tiny",
-           "--splits", "1", "--no-train", "--results", str(results), "--no-progress", "--efficiency-seconds", "0.05"]
+    cmd = [
+        *TORCHRUN,
+        _ufsn_bench(),
+        "all",
+        "--root",
+        str(root),
+        "--dataset",
+        "synthetic",
+        "--config",
+        "tiny",
+        "--splits",
+        "1",
+        "--no-train",
+        "--results",
+        str(results),
+        "--no-progress",
+        "--efficiency-seconds",
+        "0.05",
+    ]
     done = subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
     for table in ("comparison", "ablations", "efficiency"):

@@ -12,6 +12,11 @@ import torch.nn.functional as F
 from torch import nn
 
 
+def at_least_float32(t: torch.Tensor) -> torch.Tensor:
+    """``t`` in float32 when it is in a half type (bf16/fp16 under autocast); float32 and float64 stay."""
+    return t if t.dtype in (torch.float32, torch.float64) else t.float()
+
+
 def num_displacements(max_displacement: int) -> int:
     """Number of output channels: (2R + 1)^2, 81 for R = 4."""
     return (2 * max_displacement + 1) ** 2
@@ -113,9 +118,11 @@ def cost_volume(f1: torch.Tensor, f2: torch.Tensor, max_displacement: int = 4, f
     if form not in CORR_FORMS:
         raise ValueError(f"cost volume form must be one of {', '.join(CORR_FORMS)}, got {form!r}")
     small = f1.shape[-2] * f1.shape[-1] <= PATCH_FORM_MAX_PIXELS
-    if form == "patch" or (form == "auto" and small):
-        return _PatchCostVolumeFn.apply(f1, f2, max_displacement)
-    return _CostVolumeFn.apply(f1, f2, max_displacement)
+    fn = _PatchCostVolumeFn if form == "patch" or (form == "auto" and small) else _CostVolumeFn
+    # float32 under autocast too: a channel mean of products over 32..196 channels in bf16/fp16 loses the
+    # small differences between displacements that the decoder reads (autograd casts the gradients back).
+    with torch.autocast(f1.device.type, enabled=False):
+        return fn.apply(at_least_float32(f1), at_least_float32(f2), max_displacement)
 
 
 def cost_volume_unfold(f1: torch.Tensor, f2: torch.Tensor, max_displacement: int = 4) -> torch.Tensor:

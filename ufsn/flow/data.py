@@ -48,7 +48,8 @@ def split_videos(paths: DatasetPaths, split: int, subsets: tuple[str, ...]) -> l
     videos = list_videos(paths)
     if not videos:
         raise FileNotFoundError(
-            f"no videos for split {split}: no split file {csv_path} and no videos under {paths.videos}; "
+            f"no {'+'.join(subsets)} videos for split {split}: no split file {csv_path} and no videos under "
+            f"{paths.videos}; "
             f"run `ufsn-data all --root {paths.root} --dataset {paths.dataset}`"
         )
     ids = []

@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from ufsn.flow.census import census_border_mask, census_distance, census_transform, to_gray255
+from ufsn.flow.corr import at_least_float32
 from ufsn.flow.net import FlowOutput
 from ufsn.flow.warp import warp
 
@@ -53,12 +54,17 @@ def photometric_diff(img1: torch.Tensor, warped2: torch.Tensor, mask: torch.Tens
 
 
 def census_loss(img1: torch.Tensor, warped2: torch.Tensor, mask: torch.Tensor, patch: int = 7, q: float = 0.4):
-    """``L_census``: robust ``(d + 0.01)^q`` of the soft census distance, borders of the patch masked."""
-    c1 = census_transform(to_gray255(img1), patch)  # (B, P*P, H, W)
-    c2 = census_transform(to_gray255(warped2), patch)  # (B, P*P, H, W)
-    dist = census_distance(c1, c2)  # (B, 1, H, W)
-    border = census_border_mask(*img1.shape[-2:], patch, img1.device, img1.dtype)  # (1, 1, H, W)
-    return masked_mean((dist + 0.01) ** q, mask * border)
+    """``L_census``: robust ``(d + 0.01)^q`` of the soft census distance, borders of the patch masked.
+
+    Always float32, under autocast too: intensity differences of a few grey levels on the 0..255 scale are
+    what the soft sign reads, and bf16 keeps 8 bits of mantissa."""
+    with torch.autocast(img1.device.type, enabled=False):
+        img1, warped2, mask = at_least_float32(img1), at_least_float32(warped2), at_least_float32(mask)
+        c1 = census_transform(to_gray255(img1), patch)  # (B, P*P, H, W)
+        c2 = census_transform(to_gray255(warped2), patch)  # (B, P*P, H, W)
+        dist = census_distance(c1, c2)  # (B, 1, H, W)
+        border = census_border_mask(*img1.shape[-2:], patch, img1.device, img1.dtype)  # (1, 1, H, W)
+        return masked_mean((dist + 0.01) ** q, mask * border)
 
 
 def smooth_loss(flow: torch.Tensor, img1: torch.Tensor, alpha: float = 150.0):
@@ -123,6 +129,13 @@ def unsupervised_loss(img1, img2, out: FlowOutput, cfg: LossConfig = LossConfig(
     Returns:
         (loss, metrics) with metrics floats ``loss, diff, census, smooth``.
     """
+    with torch.autocast(img1.device.type, enabled=False):  # the loss in float32, under autocast too
+        flows32 = FlowOutput([at_least_float32(f) for f in out.flows], at_least_float32(out.full))
+        occ32 = None if occ is None else at_least_float32(occ)
+        return _unsupervised_loss(at_least_float32(img1), at_least_float32(img2), flows32, cfg, occ32)
+
+
+def _unsupervised_loss(img1, img2, out: FlowOutput, cfg: LossConfig, occ: torch.Tensor | None):
     coarser = list(reversed(out.flows[:-1]))  # finest pyramid flow is `full` before upsampling: skip it
     # strict=False below: level_weights may name more levels than a small pyramid has (extra weights unused)
     flows = [out.full, *coarser]

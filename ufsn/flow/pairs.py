@@ -60,7 +60,9 @@ class VideoFrames:
             found = list_videos(paths)
             missing = [v for v in self.video_ids if v not in found]
             if missing:
-                raise FileNotFoundError(f"no frames folder, shard entry or video under {paths.videos} for {missing[:3]}")
+                raise FileNotFoundError(
+                    f"no frames folder, shard entry or video under {paths.videos} for {missing[:3]}"
+                )
             self._videos = {v: found[v] for v in self.video_ids}
             counts = [_decoded_length(self._videos[v]) for v in self.video_ids]
         self.counts = np.asarray(counts, dtype=np.int64)  # (V,) frames per video
@@ -146,7 +148,9 @@ class PairDataset(torch.utils.data.Dataset):
                 raise ValueError(f"{path}: unreadable ground-truth flow ({exc})") from exc
         _, flow, occluded = self._last_gt
         if t >= len(flow):
-            raise ValueError(f"{self.frames.paths.flow_gt_npz(self.frames.video_ids[v])}: no pair {t} ({len(flow)} pairs)")
+            raise ValueError(
+                f"{self.frames.paths.flow_gt_npz(self.frames.video_ids[v])}: no pair {t} ({len(flow)} pairs)"
+            )
         return flow[t].astype(np.float32), occluded[t]
 
     def __getitem__(self, key: int | tuple[int, int]) -> PairSample:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
-import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -218,7 +217,8 @@ def _pair_loader(data: PairDataset, cfg: FlowTrainConfig, ctx: DistContext, star
 
     stream = PairStream(len(data), batch=cfg.batch_size, rank=ctx.rank, world_size=ctx.world_size, seed=cfg.seed,
                         start=start)  # fmt: skip
-    return torch.utils.data.DataLoader(data, batch_size=cfg.batch_size, sampler=stream, pin_memory=device.type == "cuda",
+    return torch.utils.data.DataLoader(data, batch_size=cfg.batch_size, sampler=stream,
+                                       pin_memory=device.type == "cuda",
                                        **worker_options(capped_workers(cfg.workers)))  # fmt: skip
 
 
@@ -307,14 +307,15 @@ def train_flow(cfg: FlowTrainConfig, run_dir: Path, *, resume: bool = False, pro
             continue
         # The wall-clock cap is read by rank 0 at log steps only, so every rank stops after the same step.
         elapsed = seconds0 + time.perf_counter() - start
-        early = on_main(lambda: cfg.max_minutes is not None and elapsed > 60 * cfg.max_minutes) and step < cfg.steps
+        over_time = on_main(lambda e=elapsed: cfg.max_minutes is not None and e > 60 * cfg.max_minutes)
+        early = over_time and step < cfg.steps
         row = {**_mean_metrics(window), "step": step, "lr": lr, "seconds": round(elapsed, 1), "val_epe": ""}
         window = []
         if step % cfg.checkpoint_every == 0 or step == cfg.steps or early:
             if val is not None:
                 val_epe = row["val_epe"] = validation_epe(unwrap(model), val, cfg.val_pairs, device, ctx)
-            on_main(lambda: save(val_epe))
-        on_main(lambda: _write_log(log_path, [row]))
+            on_main(lambda v=val_epe: save(v))
+        on_main(lambda r=row: _write_log(log_path, [r]))
         bar.set_postfix(loss=f"{row['loss']:.3f}", epe="-" if row["epe"] == "" else f"{row['epe']:.2f}", val=val_epe)
         if early:
             break

@@ -31,18 +31,22 @@ def warp(image: torch.Tensor, flow: torch.Tensor) -> tuple[torch.Tensor, torch.T
         valid (B, 1, H, W) float mask, 1 where ``x + flow`` lies inside the image.
     """
     b, _, h, w = image.shape
-    coords = pixel_grid(b, h, w, image.device, flow.dtype) + flow  # (B, 2, H, W) sample positions, px
-    # align_corners=True maps -1 and +1 to the centres of the first and last pixels, which is
-    # exactly the pixel-index convention above: x_norm = 2 x / (W - 1) - 1. With the default
-    # (False, since PyTorch 1.3) the same formula would misregister by half a pixel per side.
-    scale = torch.tensor([max(w - 1, 1), max(h - 1, 1)], device=image.device, dtype=flow.dtype)
-    grid = 2.0 * coords / scale.view(1, 2, 1, 1) - 1.0  # (B, 2, H, W) normalised
-    grid = grid.permute(0, 2, 3, 1)  # (B, H, W, 2) as grid_sample wants
-    warped = F.grid_sample(image, grid.to(image.dtype), mode="bilinear", padding_mode="zeros", align_corners=True)
-    inside_x = (coords[:, 0] >= 0) & (coords[:, 0] <= w - 1)  # (B, H, W)
-    inside_y = (coords[:, 1] >= 0) & (coords[:, 1] <= h - 1)  # (B, H, W)
-    valid = (inside_x & inside_y).unsqueeze(1).to(image.dtype)  # (B, 1, H, W)
-    return warped * valid, valid
+    # Positions in float32 at least, under autocast too: bf16 sample positions are 0.25 px apart from 32 px
+    # on, fp16's 0.03 px from 32 px; the warped image keeps that dtype (the next conv casts it as autocast says).
+    dtype = torch.promote_types(torch.promote_types(flow.dtype, image.dtype), torch.float32)
+    with torch.autocast(image.device.type, enabled=False):
+        coords = pixel_grid(b, h, w, image.device, dtype) + flow.to(dtype)  # (B, 2, H, W) sample positions, px
+        # align_corners=True maps -1 and +1 to the centres of the first and last pixels, which is
+        # exactly the pixel-index convention above: x_norm = 2 x / (W - 1) - 1. With the default
+        # (False, since PyTorch 1.3) the same formula would misregister by half a pixel per side.
+        scale = torch.tensor([max(w - 1, 1), max(h - 1, 1)], device=image.device, dtype=dtype)
+        grid = 2.0 * coords / scale.view(1, 2, 1, 1) - 1.0  # (B, 2, H, W) normalised
+        grid = grid.permute(0, 2, 3, 1)  # (B, H, W, 2) as grid_sample wants
+        warped = F.grid_sample(image.to(dtype), grid, mode="bilinear", padding_mode="zeros", align_corners=True)
+        inside_x = (coords[:, 0] >= 0) & (coords[:, 0] <= w - 1)  # (B, H, W)
+        inside_y = (coords[:, 1] >= 0) & (coords[:, 1] <= h - 1)  # (B, H, W)
+        valid = (inside_x & inside_y).unsqueeze(1).to(dtype)  # (B, 1, H, W)
+        return warped * valid, valid
 
 
 def upsample_flow(flow: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

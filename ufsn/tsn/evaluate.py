@@ -22,7 +22,8 @@ class StreamScores(NamedTuple):
 
 
 def evaluate_stream(model: torch.nn.Module, dataset, *, device: torch.device, batch_size: int = 2,
-                    workers: int = 0, progress: bool = True, ctx: DistContext | None = None) -> StreamScores:  # fmt: skip
+                    workers: int = 0, progress: bool = True,
+                    ctx: DistContext | None = None) -> StreamScores:  # fmt: skip
     """Run ``model`` on every test clip (all snippets x crops per video; consensus inside the model).
 
     Under DDP (``ctx`` distributed) rank r scores clips r, r + world_size, ... and every rank returns the

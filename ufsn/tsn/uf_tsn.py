@@ -46,7 +46,8 @@ class UFTSNConfig:
 
 
 def train_uf_tsn(model: EmbeddedFlowStream, reader, videos: Sequence[tuple[str, int]], config: UFTSNConfig,
-                 ctx: DistContext, *, folder: Path, meta: dict, resume: bool, progress: bool = True) -> None:  # fmt: skip
+                 ctx: DistContext, *, folder: Path, meta: dict, resume: bool,
+                 progress: bool = True) -> None:  # fmt: skip
     """Stages 2 and 3 of ``model`` on ``videos`` ((video_id, label)) read from ``reader`` (RGB frames).
 
     Writes ``folder/checkpoint-stage2.pt`` (the classifier) and ``folder/checkpoint.pt`` (the whole stream)

@@ -282,8 +282,14 @@ def test_shipped_flow_configs_parse_and_the_synthetic_ones_end_on_steps():
     default, study = configs["flow_synthetic.toml"], configs["flow_synthetic_study.toml"]
     assert default.net == study.net and default.loss == study.loss and default.steps > study.steps
     for name in ("flow_synthetic.toml", "flow_synthetic_study.toml"):
-        cfg = configs[name]  # the time cap's own lr decay must come after the steps' (the seed decides the run)
-        assert cfg.steps <= 5000 and cfg.max_minutes * cfg.lr_decay_at >= 7.5, name
+        cfg = configs[name]  # a step budget: the lr follows the step alone, whatever max_minutes says
+        assert cfg.steps <= 5000, name
+        decay = round(cfg.lr_decay_at * cfg.steps)
+        assert [cfg.lr_at(s) for s in (0, decay - 1, decay, cfg.steps - 1)] == [cfg.lr] * 2 + [
+            cfg.lr * cfg.lr_decay
+        ] * 2
+    for name in ("flow_ucf101.toml", "flow_hmdb51.toml"):
+        assert configs[name].max_videos is None, name  # every training video streams
 
 
 def test_stage1_config_errors_name_file_section_and_key(tmp_path):
