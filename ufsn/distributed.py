@@ -173,6 +173,16 @@ def unwrap(model: nn.Module) -> nn.Module:
     return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
 
 
+def broadcast_buffers(model: nn.Module) -> None:
+    """Every buffer of ``model`` (BatchNorm running statistics) set to rank 0's, in place (nothing in one process)."""
+    if not _joined():
+        return
+    import torch.distributed as dist
+
+    for buffer in model.buffers():
+        dist.broadcast(buffer.data, src=0)
+
+
 def wrap(model: nn.Module, ctx: DistContext) -> nn.Module:
     """``model`` DDP-wrapped when the job is distributed (gradients all-reduced in backward), else itself."""
     if not ctx.distributed:

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from ufsn.checkpoint import load_checkpoint, save_checkpoint
-from ufsn.distributed import all_finite, barrier, unwrap
+from ufsn.distributed import all_finite, barrier, broadcast_buffers, unwrap
 
 
 @dataclass(frozen=True)
@@ -210,6 +210,9 @@ def fit(
             step=step, scaler=scaler, progress=progress and is_main, after_backward=after_backward,
         )  # fmt: skip
         history.append(stats)
+        # BatchNorm running statistics are updated by each rank's own batches (DDP only broadcasts them
+        # at the start of a forward): every rank takes rank 0's, so all ranks evaluate the model that is saved.
+        broadcast_buffers(inner)
         if is_main:
             # The checkpoint carries the epoch log, so a run killed between the two writes below
             # regenerates an exact log on resume (no epoch missing or doubled).
