@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import shutil
 import signal
@@ -134,7 +135,8 @@ def test_train_and_evaluate_cli_ufsn(tiny_prepared, tmp_path):
     assert record.weights == "random" and record.config["flow_net"]["cost_volume"] is True
     stage3_loss = record.config["stage3_loss"]  # the stage-1 run's [loss], not LossConfig()'s defaults
     assert (stage3_loss["robust_q"], stage3_loss["w_smooth"]) == (1.0, 2.0)
-    assert stage3_loss == dataclasses.asdict(load_flow_config(flow_config).end_loss())
+    expected = json.loads(json.dumps(dataclasses.asdict(load_flow_config(flow_config).end_loss())))  # tuples -> lists
+    assert stage3_loss == expected
     with np.load(runs / "ufsn-split1" / "scores.npz") as scores:
         assert scores["fused"].shape == (28, 4) and scores["spatial"].shape == (28, 4)  # 7 test groups x 4 classes
         assert len(set(scores["video_ids"])) == 28
