@@ -3,9 +3,10 @@
 The step is the one ``ufsn.flow.train.train_flow`` runs (same pair stream, augmentation, ``compute_loss``,
 clipping and Adam), on the dataset's training pairs, after warm-up steps. Pairs are read and augmented in
 this process (no loader workers), so the data phase is the work itself rather than a wait on workers.
-Phases are timed with the wall clock (CUDA synchronised); the forward time of each loss term comes from ``torch.profiler`` labels
-placed in ``ufsn.flow.losses.level_terms`` (``loss.warp``, ``loss.photometric``, ``loss.census``,
-``loss.smoothness``) and ``compute_loss`` (``loss.occlusion``), from a second, profiled pass.
+Phases are timed with the wall clock (CUDA synchronised); the forward time of each loss term comes
+from ``torch.profiler`` labels placed in ``ufsn.flow.losses.level_terms`` (``loss.warp``,
+``loss.photometric``, ``loss.census``, ``loss.smoothness``) and ``compute_loss`` (``loss.occlusion``),
+from a second, profiled pass.
 """
 
 from __future__ import annotations

@@ -35,7 +35,7 @@ class PerfTrainConfig:
     device: str = "auto"
     ddp: int = 0  # >= 2: also time the temporal step in this many gloo processes on CPU
     loader: bool = True  # measure the shard loader beside each step (needs shards under root)
-    progress: bool = True  # a tqdm bar over the stages (says which stage runs out of memory)
+    progress: bool = True  # a progress bar over the stages (says which stage runs out of memory)
     train_clips: int | None = None  # clips per epoch of the estimate [default: the full split 1]
 
 
@@ -182,10 +182,10 @@ def measure_stages(config: PerfTrainConfig) -> tuple[list[StageRate], dict]:
                    "rgbpair", lambda: embedded_stream(exp, classes, FlowNet(flow_cfg.resolved_net())),
                    end_to_end_step(exp.ufsn.unsup_weight, flow_cfg.end_loss())),
     }  # fmt: skip
-    from tqdm import tqdm
+    from pipeline.api import progress_bar
 
     rates = []
-    bar = tqdm(stages.items(), desc="perf train", unit="stage", disable=not config.progress)
+    bar = progress_bar(stages.items(), desc="perf train", unit="stage", enabled=config.progress)
     for stage, (label, optim, modality, build, step_fn) in bar:
         bar.set_postfix_str(f"{stage}, batch {config.batch or optim.batch_size}")
         batch = config.batch or optim.batch_size

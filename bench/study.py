@@ -96,6 +96,7 @@ def has_ground_truth(root: Path, dataset: str) -> bool:
 
 def ensure_flow_eval(opts: StudyOptions, max_pairs: int = 400) -> None:
     """EPE on the test split of every stage-1 run that lacks it (datasets with ground truth only)."""
+    from bench.differences import pair_errors_name, save_pair_errors
     from ufsn.distributed import pick_device
     from ufsn.flow.evaluate import FlowEvalConfig, flow_metrics, reference_rows, split_pairs, uf_row
     from ufsn.flow.train import load_estimator
@@ -105,15 +106,20 @@ def ensure_flow_eval(opts: StudyOptions, max_pairs: int = 400) -> None:
         for split in opts.splits:
             key = f"split{split}_test"
             pairs = references = None
+            reference_sums = {}
             for variant in VARIANTS:
                 folder = run_dir(opts.root, dataset, f"flow-{variant}-split{split}")
-                if not (folder / "record.json").is_file() or key in _flow_metrics(folder):
+                errors_file = folder / pair_errors_name(split, "test")
+                if not (folder / "record.json").is_file() or (key in _flow_metrics(folder) and errors_file.is_file()):
                     continue
                 pairs = pairs or split_pairs(opts.root, dataset, split, "test", max_pairs)
-                references = references or list(reference_rows(pairs, cfg))  # once per split, not per variant
+                # once per split, not per variant
+                references = references or list(reference_rows(pairs, cfg, reference_sums))
                 device = pick_device(opts.device)
-                uf = uf_row(load_estimator(folder / CHECKPOINT, device), pairs, cfg, device)
+                sums = dict(reference_sums)
+                uf = uf_row(load_estimator(folder / CHECKPOINT, device), pairs, cfg, device, sums)
                 rows = [references[0], uf, *references[1:]]
+                save_pair_errors(errors_file, sums)  # per pair, for the paired differences table
                 update_record(folder, flow_metrics={**_flow_metrics(folder), key: flow_metrics(rows)})
 
 

@@ -39,6 +39,27 @@ def _left_out(opts: StudyOptions, methods: tuple[str, ...]) -> list[str]:
     return [] if opts.train else require_some_runs(opts, methods)
 
 
+def _paired_marks(opts: StudyOptions, table: str) -> dict[tuple[str, str], str]:
+    """Write ``differences.{csv,md,tex}`` (every paired test the run store allows) and return ``table``'s marks."""
+    from bench.differences import differences_table, significance_marks, write_differences
+
+    differences = differences_table(opts.root, opts.datasets, opts.splits)
+    write_differences(differences, results_folder(opts.results, opts.datasets))
+    return significance_marks(differences, table)
+
+
+def differences(opts: StudyOptions) -> WrittenTable:
+    """The paired differences table alone, from the run store (nothing is trained)."""
+    from bench.differences import differences_table, write_differences
+    from ufsn.distributed import on_main
+
+    def write() -> WrittenTable:
+        table = differences_table(opts.root, opts.datasets, opts.splits)
+        return WrittenTable(table, write_differences(table, results_folder(opts.results, opts.datasets)), [])
+
+    return on_main(write)
+
+
 def comparison(opts: StudyOptions) -> WrittenTable:
     """The comparison table: measured methods beside the seed's reported numbers."""
     from bench.study import COMPARE_METHODS, ensure_runs, measured
@@ -50,9 +71,11 @@ def comparison(opts: StudyOptions) -> WrittenTable:
     def write() -> WrittenTable:
         left_out = _left_out(opts, COMPARE_METHODS)
         records, _ = measured(opts.root, opts.datasets)
-        table = comparison_table(records, _literature(), list(opts.datasets), list(opts.splits))
+        marks = _paired_marks(opts, "comparison")
+        table = comparison_table(records, _literature(), list(opts.datasets), list(opts.splits), marks)
         caption = f"Top-1 accuracy (%), mean over splits {','.join(map(str, opts.splits))}"
-        paths = write_table(table, results_folder(opts.results, opts.datasets), "comparison", caption)
+        note = "† differs from UF-TSN in a paired test on the same test clips (p < 0.05; differences.md)"
+        paths = write_table(table, results_folder(opts.results, opts.datasets), "comparison", caption, note)
         return WrittenTable(table, paths, left_out)
 
     return on_main(write)
@@ -79,9 +102,12 @@ def ablations(opts: StudyOptions) -> WrittenTable:
         left_out = _left_out(opts, ABLATION_METHODS)
         ensure_flow_eval(opts)
         records, flows = measured(opts.root, opts.datasets)
-        table = ablation_table(records, flows, list(opts.datasets), list(opts.splits))
+        marks = _paired_marks(opts, "ablations")
+        table = ablation_table(records, flows, list(opts.datasets), list(opts.splits), marks)
         caption = "Flow sources of the temporal stream: top-1 (%) and flow EPE (px) on the test split"
-        paths = write_table(table, results_folder(opts.results, opts.datasets), "ablations", caption)
+        note = ("† differs from the next row in a paired test on the same test clips or flow pairs "
+                "(p < 0.05; differences.md)")  # fmt: skip
+        paths = write_table(table, results_folder(opts.results, opts.datasets), "ablations", caption, note)
         return WrittenTable(table, paths, left_out)
 
     return on_main(write)

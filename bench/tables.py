@@ -9,7 +9,7 @@ Markdown and LaTeX print the two as ``92.1 ± 2.3``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -57,6 +57,11 @@ class Measured:
 
 
 CI = "_ci95"  # suffix of the interval column beside each value column
+# Suffix of the paired-test column beside each value column: "significant" / "not significant" against the
+# row it is tested with (UF-TSN in the comparison table, the next row in the ablation table), "" untested.
+PAIRED = "_paired"
+MARK = {"md": " †", "tex": " $^\\dagger$"}  # how a significant ordering is marked beside the value
+Marks = Mapping[tuple[str, str], str]  # (method key, value column) -> "significant" / "not significant"
 
 
 class Cell(NamedTuple):
@@ -93,9 +98,15 @@ def _pick(records: Sequence[Measured], method: str, dataset: str) -> list[Measur
 
 
 def comparison_table(
-    records: Sequence[Measured], literature: pd.DataFrame, datasets: Sequence[str], splits: Sequence[int]
+    records: Sequence[Measured],
+    literature: pd.DataFrame,
+    datasets: Sequence[str],
+    splits: Sequence[int],
+    marks: Marks | None = None,
 ) -> pd.DataFrame:
-    """Rows grouped as the seed groups them; one top-1 (%) column per dataset."""
+    """Rows grouped as the seed groups them; one top-1 (%) column per dataset, with ``marks`` (paired
+    tests against UF-TSN, :mod:`bench.differences`) in ``<d>_paired``."""
+    marks = marks or {}
     rows = []
     lit = literature[literature["table"] == "comparison"]
     for group in GROUP_ORDER:
@@ -105,6 +116,7 @@ def comparison_table(
                 hit = block[block["dataset"] == d]["value"]
                 row[d] = float(hit.iloc[0]) if len(hit) else float("nan")
                 row[d + CI] = float("nan")
+                row[d + PAIRED] = ""
             row["source"] = block["citation"].iloc[0]
             rows.append(row)
         for method, (mgroup, label) in COMPARISON_ROWS.items():
@@ -114,6 +126,7 @@ def comparison_table(
             sources = []
             for d in datasets:
                 row[d], row[d + CI], paths = _accuracy_cell(_pick(records, method, d), splits)
+                row[d + PAIRED] = marks.get((method, d), "")
                 sources += paths
             if not sources:
                 continue
@@ -123,7 +136,7 @@ def comparison_table(
 
 
 def _with_ci(columns: Sequence[str]) -> list[str]:
-    return [name for c in columns for name in (c, c + CI)]
+    return [name for c in columns for name in (c, c + CI, c + PAIRED)]
 
 
 def _label(records: Sequence[Measured], method: str, label: str) -> str:
@@ -132,18 +145,26 @@ def _label(records: Sequence[Measured], method: str, label: str) -> str:
 
 
 def ablation_table(
-    records: Sequence[Measured], flow_records: Sequence[Measured], datasets: Sequence[str], splits: Sequence[int]
+    records: Sequence[Measured],
+    flow_records: Sequence[Measured],
+    datasets: Sequence[str],
+    splits: Sequence[int],
+    marks: Marks | None = None,
 ) -> pd.DataFrame:
-    """Rows ground-truth flow, TV-L1, supervised flow, w/o CV & MS, w/o MS, UF-TSN: top-1 (%) and flow EPE."""
+    """Rows ground-truth flow, TV-L1, supervised flow, w/o CV & MS, w/o MS, UF-TSN: top-1 (%) and flow EPE,
+    with ``marks`` (paired tests of each row against the next, :mod:`bench.differences`) in ``<col>_paired``."""
+    marks = marks or {}
     rows = []
     for method, label in ABLATION_ROWS.items():
         row = {"method": _label(records, method, label), "status": "measured"}
         sources = []
         for d in datasets:
             row[d], row[d + CI], paths = _accuracy_cell(_pick(records, method, d), splits)
+            row[d + PAIRED] = marks.get((method, d), "")
             sources += paths
             flow = _pick(flow_records, FLOW_RUN_OF_METHOD.get(method, ""), d)
             row[f"{d} EPE"], row[f"{d} EPE{CI}"], paths = _epe_cell(flow, splits)
+            row[f"{d} EPE{PAIRED}"] = marks.get((method, f"{d} EPE"), "")
             sources += paths
         if not sources:
             continue
@@ -155,23 +176,26 @@ def ablation_table(
 
 def column_digits(column: str) -> int:
     """Decimals shown: accuracies (%) and FPS 1, EPE / params / MACs 2."""
-    column = column.removesuffix(CI)
+    column = column.removesuffix(CI).removesuffix(PAIRED)
     return 2 if column.endswith("EPE") or column in ("params_m", "gmacs", "gflops") else 1
 
 
-def with_intervals(table: pd.DataFrame, plus_minus: str, missing: str) -> pd.DataFrame:
-    """The table without its source column, each value and its ``_ci95`` merged into one text cell."""
+def with_intervals(table: pd.DataFrame, plus_minus: str, missing: str, mark: str = "") -> pd.DataFrame:
+    """The table without its source column, each value, its ``_ci95`` and (``mark`` where its paired test
+    is significant) merged into one text cell."""
     shown = table.drop(columns=["source"], errors="ignore")
     for column in _interval_columns(shown):
         digits = column_digits(column)
+        paired = shown[column + PAIRED] if column + PAIRED in shown else [""] * len(shown)
 
-        def cell(value, ci, digits=digits):
+        def cell(value, ci, test, digits=digits):
             if pd.isna(value):
                 return missing
-            return f"{value:.{digits}f}" if pd.isna(ci) else f"{value:.{digits}f}{plus_minus}{ci:.{digits}f}"
+            text = f"{value:.{digits}f}" if pd.isna(ci) else f"{value:.{digits}f}{plus_minus}{ci:.{digits}f}"
+            return text + mark if test == "significant" else text
 
-        shown[column] = [cell(v, c) for v, c in zip(shown[column], shown[column + CI], strict=True)]
-        shown = shown.drop(columns=[column + CI])
+        shown[column] = [cell(*c) for c in zip(shown[column], shown[column + CI], paired, strict=True)]
+        shown = shown.drop(columns=[column + CI, column + PAIRED], errors="ignore")
     return shown
 
 
@@ -182,7 +206,7 @@ def _interval_columns(table: pd.DataFrame) -> list[str]:
 def to_markdown(table: pd.DataFrame) -> str:
     """Markdown (pipe) table without the source column, intervals as ``92.1 ± 2.3``; missing cells as "-"."""
     merged = _interval_columns(table)
-    shown = with_intervals(table, " ± ", "-")
+    shown = with_intervals(table, " ± ", "-", MARK["md"])
     formats = tuple(f".{column_digits(c)}f" for c in shown.columns)
     align = tuple("right" if c in merged or pd.api.types.is_numeric_dtype(shown[c]) else "left" for c in shown.columns)
     shown = shown.astype(object).where(shown.notna(), None)  # tabulate prints None as missingval
@@ -192,7 +216,7 @@ def to_markdown(table: pd.DataFrame) -> str:
 def to_latex(table: pd.DataFrame, caption: str) -> str:
     """Booktabs LaTeX (no source column), intervals as ``92.1 $\\pm$ 2.3``, missing cells as "--"."""
     merged = _interval_columns(table)
-    shown = with_intervals(table, " $\\pm$ ", "--")
+    shown = with_intervals(table, " $\\pm$ ", "--", MARK["tex"])
     styler = shown.style.hide(axis="index").format_index(escape="latex", axis=1)
     text = [c for c in shown.columns if c not in merged]
     styler = styler.format(escape="latex", na_rep="--", subset=text)
@@ -200,22 +224,24 @@ def to_latex(table: pd.DataFrame, caption: str) -> str:
         if pd.api.types.is_float_dtype(shown[column]):
             styler = styler.format(precision=column_digits(column), na_rep="--", subset=[column])
     align = "".join("r" if pd.api.types.is_numeric_dtype(shown[c]) or c in merged else "l" for c in shown.columns)
-    return styler.to_latex(hrules=True, caption=_latex_escape(caption), position="t", column_format=align)
+    return styler.to_latex(hrules=True, caption=latex_escape(caption), position="t", column_format=align)
 
 
-def _latex_escape(text: str) -> str:
+def latex_escape(text: str) -> str:
+    """``text`` with LaTeX's special characters escaped."""
     for char in "\\&%$#_{}":
         text = text.replace(char, "\\" + char)
     return text
 
 
-def write_table(table: pd.DataFrame, folder: Path, name: str, caption: str) -> dict[str, Path]:
-    """Write ``name``.csv/.tex/.md into ``folder`` atomically; return the paths."""
+def write_table(table: pd.DataFrame, folder: Path, name: str, caption: str, note: str = "") -> dict[str, Path]:
+    """Write ``name``.csv/.tex/.md into ``folder`` atomically; return the paths. ``note`` (what the marks
+    mean) ends the LaTeX caption and follows the Markdown table."""
     from pipeline.storage.atomic import atomic_write_text
 
     folder = Path(folder)
     paths = {ext: folder / f"{name}.{ext}" for ext in ("csv", "tex", "md")}
     atomic_write_text(paths["csv"], table.to_csv(index=False, float_format="%.4g"))
-    atomic_write_text(paths["tex"], to_latex(table, caption))
-    atomic_write_text(paths["md"], to_markdown(table) + "\n")
+    atomic_write_text(paths["tex"], to_latex(table, f"{caption}. {note}" if note else caption))
+    atomic_write_text(paths["md"], to_markdown(table) + (f"\n\n{note}\n" if note else "\n"))
     return paths

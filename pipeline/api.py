@@ -1,5 +1,5 @@
 """The public interface of ``pipeline`` for ``ufsn``: dataset layout, split lists, frame / flow / shard
-readers, the flow code and atomic writes. ``ufsn`` imports pipeline only through this module, so the
+readers, the flow code, atomic writes and progress bars. ``ufsn`` imports pipeline only through this module, so the
 storage and step modules behind it can change without touching the models."""
 
 from __future__ import annotations
@@ -7,6 +7,7 @@ from __future__ import annotations
 from pipeline.catalog import load_definition
 from pipeline.frame_size import FrameSize
 from pipeline.parallel import usable_cpus
+from pipeline.progress import progress_bar
 from pipeline.readers.folder import FolderReader, count_items
 from pipeline.readers.shard import ShardReader
 from pipeline.readers.video import find_videos
@@ -34,6 +35,7 @@ __all__ = [
     "group_subsets",
     "inside",
     "load_definition",
+    "progress_bar",
     "quantize_flow",
     "read_split",
     "remove_stale_temporaries",

@@ -7,6 +7,7 @@ import click
 from pipeline.commands.all import all_steps
 from pipeline.commands.check import check
 from pipeline.commands.extract import extract
+from pipeline.commands.lists import lists
 from pipeline.commands.shards import shards
 from pipeline.commands.splits import splits
 from pipeline.commands.synth import synth
@@ -17,7 +18,7 @@ from pipeline.commands.verify import verify
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="ufsn")
 def main():
-    """Data steps of ufsn: synthetic data, frames, TV-L1 flow, HDF5 shards and splits."""
+    """Data steps of ufsn: synthetic data, frames, TV-L1 flow, HDF5 shards, splits and mmaction2 lists."""
 
 
 main.add_command(synth)
@@ -28,3 +29,4 @@ main.add_command(extract)
 main.add_command(tvl1)
 main.add_command(all_steps)
 main.add_command(check)
+main.add_command(lists)

@@ -35,7 +35,7 @@ class ParallelOptions:
     workers: int = 1  # local processes (joblib); ignored by the dask backend
     backend: str = "local"  # local | dask
     scheduler: str | None = None  # dask scheduler address, e.g. tcp://10.0.0.1:8786
-    progress: bool = True  # tqdm bar on stderr
+    progress: bool = True  # a bar on stderr (plain periodic lines when it is not a terminal)
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
@@ -142,12 +142,12 @@ def run_tasks(
     Tasks for which ``func`` returns ``Deferred`` run again through ``then`` after all the others
     (a :class:`~pipeline.storage.claim.ClaimedStep` and its ``waiting()`` version).
     """
-    from tqdm import tqdm
+    from pipeline.progress import progress_bar
 
     start = time.perf_counter()
     rows = {**(others or {}), **kept}
     results = _two_passes(func, tasks, options, then)
-    bar = tqdm(total=len(tasks), unit="video", desc=step, disable=not options.progress, dynamic_ncols=True)
+    bar = progress_bar(total=len(tasks), unit="video", desc=step, enabled=options.progress)
     frames = failed = by_others = 0
     last_flush = time.monotonic()
     try:

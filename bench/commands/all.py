@@ -13,13 +13,15 @@ from bench.commands.options import build_options, results_option, root_option, s
 @results_option
 @click.option("--efficiency-seconds", type=float, default=1.0, show_default=True, help="Timing budget per speed cell.")
 def all_tables(root, datasets, splits, config, overrides, no_train, device, no_progress, results, efficiency_seconds):
-    """compare, ablations, efficiency and figures for the dataset(s) (data steps not included)."""
+    """compare, ablations (with their paired differences), efficiency and figures for the dataset(s) (data steps
+    not included)."""
     import time
 
     from bench.commands.output import echo, echo_table
+    from bench.differences import to_markdown as differences_markdown
     from bench.efficiency import EfficiencyConfig
     from bench.figures import make_figures
-    from bench.study_tables import ablations, comparison, efficiency, input_size, results_folder
+    from bench.study_tables import ablations, comparison, differences, efficiency, input_size, results_folder
     from ufsn.distributed import on_main
 
     opts = build_options(root, datasets, splits, results, config, overrides, no_train, device, no_progress)
@@ -29,6 +31,10 @@ def all_tables(root, datasets, splits, config, overrides, no_train, device, no_p
         echo(f"== {name}")
         echo_table(table(opts))
         timings[name] = time.perf_counter() - start
+    echo("== differences (paired tests on the same test clips and flow pairs)")
+    written = differences(opts)
+    echo(differences_markdown(written.table))
+    echo(f"wrote {written.paths['csv']}, {written.paths['tex']}, {written.paths['md']}")
     start = time.perf_counter()
     echo("== efficiency")
     dataset = opts.datasets[0]

@@ -14,7 +14,7 @@ from bench.commands.options import root_option
 @click.option("--crops", type=click.Choice(["center", "ten"]), default=None,
               help="Test crops [default: the run's config; CoViAR/DMC-Net: centre].")  # fmt: skip
 @click.option("--device", default="auto", show_default=True, help="auto (cuda when available), cpu, cuda.")
-@click.option("--no-progress", is_flag=True, help="No tqdm bars.")
+@click.option("--no-progress", is_flag=True, help="No progress bars or lines.")
 def evaluate(root, dataset, name, crops, device, no_progress):
     """Run the test protocol on a trained run (25 snippets by default) and update its record."""
     from bench.commands.output import echo_record

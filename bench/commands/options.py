@@ -30,7 +30,7 @@ def study_options(func):
         click.option("--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE", help="Config override."),
         click.option("--no-train", is_flag=True, help="Only tabulate the runs that exist; train nothing."),
         click.option("--device", default="auto", show_default=True, help="auto (cuda when available), cpu, cuda."),
-        click.option("--no-progress", is_flag=True, help="No tqdm bars."),
+        click.option("--no-progress", is_flag=True, help="No progress bars or lines."),
     ]  # fmt: skip
     for option in reversed(options):
         func = option(func)

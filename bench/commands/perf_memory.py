@@ -23,7 +23,7 @@ from pipeline.commands.options import parse_size
 @click.option("--max-frames", type=click.IntRange(min=2), default=32, show_default=True,
               help="Frames of the longest video; lengths are spread between the two, as UCF-101's differ.")  # fmt: skip
 @click.option("--train-steps", type=click.IntRange(min=1), default=20, show_default=True,
-              help="Stage-1 steps and stream-training batches: the same at both sizes; only the data grows.")  # fmt: skip
+              help="Stage-1 steps and training batches, equal at both sizes: only the data grows.")  # fmt: skip
 @click.option("--size", default="64x64", show_default=True, help="Frame size WxH of the synthetic videos.")
 @click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True,
               help="Workers of each data step and DataLoader workers of training.")  # fmt: skip

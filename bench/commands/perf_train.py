@@ -47,7 +47,7 @@ from pipeline.commands.options import root_option
     help="Clips per epoch in the estimate [default: the official split-1 train list, 9537 for ucf101].",
 )
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Also write the report (Markdown) here.")
-@click.option("--no-progress", is_flag=True, help="No tqdm bar.")
+@click.option("--no-progress", is_flag=True, help="No progress bar or lines.")
 def perf_train(root, dataset, config, batch, steps, device, ddp, no_loader, train_clips, out, no_progress):
     """Clips/s of the spatial, temporal, stage-3 and stage-1 training steps at the config's input
     (K segments, crop, batch; AMP on CUDA) beside the shard loader's clips/s, and what the full

@@ -29,7 +29,7 @@ from bench.method_models import METHODS
 @click.option("--device", default="auto", show_default=True, help="auto (cuda when available), cpu, cuda.")
 @click.option("--weights", default="", help="Backbone state-dict path for both streams (instead of ImageNet/random).")
 @click.option("--flow-weights", default="", help="RAFT-small weights for supflow on real data [default: torch cache].")
-@click.option("--no-progress", is_flag=True, help="No tqdm bars.")
+@click.option("--no-progress", is_flag=True, help="No progress bars or lines.")
 def train(root, dataset, method, split, config, overrides, name, resume, force, device, weights, flow_weights,
           no_progress):  # fmt: skip
     """Train one method (and the runs it needs), evaluate it and write its run record.

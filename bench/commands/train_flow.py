@@ -30,7 +30,7 @@ DEFAULT_CONFIG = "flow_synthetic.toml"  # in bench/configs
 @click.option("--name", default=None, help="Run name (default flow-<variant>-split<K>).")
 @click.option("--resume", is_flag=True, help="Continue an existing run from its checkpoint.")
 @click.option("--force", is_flag=True, help="Replace an existing run.")
-@click.option("--no-progress", is_flag=True, help="No tqdm bar.")
+@click.option("--no-progress", is_flag=True, help="No progress bar or lines.")
 def train_flow(root, dataset, variant, split, config_path, overrides, steps, max_minutes, name, resume, force,
                no_progress):  # fmt: skip
     """Train the flow estimator (stage 1) and write its run record and checkpoint."""

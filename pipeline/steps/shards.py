@@ -180,7 +180,7 @@ class _ShardWriter:
 
 def run_shards(config: ShardsConfig, progress: bool = True) -> StepSummary:
     """Pack every video with frames and flow into shards, keeping finished shards; write index.csv."""
-    from tqdm import tqdm
+    from pipeline.progress import progress_bar
 
     start = time.perf_counter()
     paths = DatasetPaths(Path(config.root), config.dataset)
@@ -211,7 +211,7 @@ def run_shards(config: ShardsConfig, progress: bool = True) -> StepSummary:
     number = int(finished[-1].stem.split("-")[1]) + 1 if finished else 0
     writer = None
     try:
-        for vid in tqdm(todo, desc="shards", disable=not progress):
+        for vid in progress_bar(todo, desc="shards", unit="video", enabled=progress):
             t0 = time.perf_counter()
             try:
                 payload = load_payload(paths, definition, catalog.get(vid, VideoEntry(vid, None, None)), bound, ext)

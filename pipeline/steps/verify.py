@@ -114,7 +114,7 @@ def _check_shard(path: Path, rows: list[IndexRow]) -> list[Problem]:
 
 def run_verify(config: VerifyConfig, progress: bool = True) -> VerifyReport:
     """Check every shard listed in ``index.csv`` (and flag shard files the index does not list)."""
-    from tqdm import tqdm
+    from pipeline.progress import progress_bar
 
     start = time.perf_counter()
     folder = DatasetPaths(Path(config.root), config.dataset).shards
@@ -123,7 +123,7 @@ def run_verify(config: VerifyConfig, progress: bool = True) -> VerifyReport:
     for row in index:
         by_shard.setdefault(row.shard, []).append(row)
     problems: list[Problem] = []
-    for shard, rows in tqdm(sorted(by_shard.items()), desc="verify", disable=not progress):
+    for shard, rows in progress_bar(sorted(by_shard.items()), desc="verify", unit="shard", enabled=progress):
         path = inside(folder, shard)
         if not path.is_file():
             problems += [Problem(shard, row.video_id, "shard file missing") for row in rows]

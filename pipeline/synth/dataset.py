@@ -164,7 +164,8 @@ class SynthSummary(NamedTuple):
 def run_synth(config: SynthConfig, progress: bool = True) -> SynthSummary:
     """Write the synthetic dataset under ``config.root/synthetic``; resumes unless ``force``."""
     from joblib import Parallel, delayed
-    from tqdm import tqdm
+
+    from pipeline.progress import progress_bar
 
     if config.groups < 1 or config.groups > 99 or config.clips < 1 or config.clips > 99:
         raise ValueError("groups and clips must be between 1 and 99")
@@ -178,7 +179,7 @@ def run_synth(config: SynthConfig, progress: bool = True) -> SynthSummary:
     for folder in [paths.flow_gt, *(paths.videos / c.name for c in classes)]:
         remove_stale_temporaries(folder)
     jobs = [ClipJob(c, g, k) for c in classes for g in range(1, config.groups + 1) for k in range(1, config.clips + 1)]
-    bar = tqdm(total=len(jobs), unit="video", desc="synth", disable=not progress)
+    bar = progress_bar(total=len(jobs), unit="video", desc="synth", enabled=progress)
     results = Parallel(n_jobs=config.workers, return_as="generator_unordered")(
         delayed(write_clip)(config, job) for job in jobs
     )

@@ -19,7 +19,8 @@ def test_bench_all_on_tiny(tiny_prepared, tmp_path):
     assert result.exit_code == 0, result.output
     out = results / "synthetic"
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        [f"{t}.{e}" for t in ("comparison", "ablations", "efficiency") for e in ("csv", "tex", "md")] + ["figures"]
+        [f"{t}.{e}" for t in ("comparison", "ablations", "differences", "efficiency") for e in ("csv", "tex", "md")]
+        + ["figures"]
     )
     assert sorted(p.name for p in (out / "figures").iterdir()) == ["confusion.png", "flow.png"]
     ablations = pd.read_csv(out / "ablations.csv")
@@ -32,6 +33,16 @@ def test_bench_all_on_tiny(tiny_prepared, tmp_path):
     comparison = pd.read_csv(out / "comparison.csv")
     assert set(comparison["status"]) == {"reported", "measured"}
     assert (comparison[comparison.status == "measured"]["synthetic"].between(0, 100)).all()
+    differences = pd.read_csv(out / "differences.csv")  # tiny measures every pair: 3 + 5
+    top1 = differences[differences.metric == "top1 (%)"]
+    assert len(top1) == 8 and (differences.metric == "EPE (px)").sum() == 6
+    assert (top1.paired_items == top1.paired_items.iloc[0]).all() and top1.p_value.between(0, 1).all()
+    assert (
+        (differences.difference_low <= differences.difference) & (differences.difference <= differences.difference_high)
+    ).all()
+    sig = differences.set_index(["table", "a", "b", "metric"]).significant
+    nms = sig[("ablations", "w/o multi-scale", "UF-TSN", "top1 (%)")]
+    assert ablations.set_index("method").loc["w/o multi-scale", "synthetic_paired"] == nms  # the mark agrees
     efficiency = pd.read_csv(out / "efficiency.csv")
     assert efficiency.loc[0, "method"].startswith("TV-L1") and efficiency.loc[0, "speedup_vs_tvl1"] == 1
     # Tables regenerate from the run store alone, identically, without training.

@@ -33,11 +33,12 @@ def test_ablation_csv_exact():
     # Intervals: Wilson of 93/100 is [0.8625, 0.9657] (half-width 5.159 points), of 100/100 [0.9630, 1];
     # records without a clip count (supflow, ufsn here) get none.
     assert table.to_csv(index=False, float_format="%.4g") == (
-        "method,status,synthetic,synthetic_ci95,synthetic EPE,synthetic EPE_ci95,source\n"
-        "Ground-truth flow,measured,100,1.85,,,runs/gtflow-split1/record.json\n"
-        "TV-L1,measured,93,5.159,0.5,0.03,runs/tvl1-split1/record.json;flow_eval.csv\n"
-        "Supervised flow (oracle),measured,95,,,,runs/supflow-split1/record.json\n"
-        "UF-TSN,measured,91,,0.8125,0.05,runs/ufsn-split1/record.json;runs/flow-full-split1/record.json\n"
+        "method,status,synthetic,synthetic_ci95,synthetic_paired,synthetic EPE,synthetic EPE_ci95,"
+        "synthetic EPE_paired,source\n"
+        "Ground-truth flow,measured,100,1.85,,,,,runs/gtflow-split1/record.json\n"
+        "TV-L1,measured,93,5.159,,0.5,0.03,,runs/tvl1-split1/record.json;flow_eval.csv\n"
+        "Supervised flow (oracle),measured,95,,,,,,runs/supflow-split1/record.json\n"
+        "UF-TSN,measured,91,,,0.8125,0.05,,runs/ufsn-split1/record.json;runs/flow-full-split1/record.json\n"
     )
 
 
@@ -89,7 +90,7 @@ def test_write_table_and_compile(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ablations.csv", "ablations.md", "ablations.tex"]
     tex = paths["tex"].read_text()
     assert tex.count("\\toprule") == 1 and tex.count("\\bottomrule") == 1 and "\\midrule" in tex
-    assert paths["csv"].read_text().startswith("method,status,synthetic,synthetic_ci95,synthetic EPE,")
+    assert paths["csv"].read_text().startswith("method,status,synthetic,synthetic_ci95,synthetic_paired,synthetic EPE,")
     assert "93.0 ± 5.2" in paths["md"].read_text()
 
 

@@ -163,6 +163,12 @@ class ErrorSums:
             self.epe_noc += err[noc].sum()
             self.n_noc += noc.sum()
 
+    def pair_arrays(self) -> dict[str, np.ndarray]:
+        """Per pair, for each pixel group: ``<group>_error`` (summed EPE, px) and ``<group>_pixels``."""
+        pairs = np.asarray(self.per_pair, dtype=np.float64).reshape(-1, 2 * len(self.GROUPS))  # (pairs, 2 groups)
+        return {f"{g}_{part}": pairs[:, 2 * i + j] for i, g in enumerate(self.GROUPS)
+                for j, part in enumerate(("error", "pixels"))}  # fmt: skip
+
     def summary(self) -> ErrorSummary:
         from ufsn.intervals import bootstrap_ratio_interval
 
@@ -264,10 +270,15 @@ def _common(pairs: PairSet, cfg: FlowEvalConfig) -> dict:
                 eval_size=f"{w}x{h}", threads=cfg.threads)  # fmt: skip
 
 
-def uf_row(net: FlowNet, pairs: PairSet, cfg: FlowEvalConfig, device) -> FlowEvalRow:
-    """The UF estimator's row: errors on ``pairs`` and, with ``cfg.with_speed``, frames/s per batch size."""
+def uf_row(net: FlowNet, pairs: PairSet, cfg: FlowEvalConfig, device,
+           sink: dict[str, ErrorSums] | None = None) -> FlowEvalRow:  # fmt: skip
+    """The UF estimator's row: errors on ``pairs`` and, with ``cfg.with_speed``, frames/s per batch size.
+    ``sink`` (when given) receives the per-pair errors under "uf", for paired comparisons."""
     torch.set_num_threads(cfg.threads)
-    errors = accuracy(uf_flows(net, pairs, device), pairs).summary()
+    sums = accuracy(uf_flows(net, pairs, device), pairs)
+    if sink is not None:
+        sink["uf"] = sums
+    errors = sums.summary()
     fps = fps_b = best = None
     if cfg.with_speed:
         sa, sb = speed_pair(pairs, cfg.speed_size)
@@ -278,17 +289,22 @@ def uf_row(net: FlowNet, pairs: PairSet, cfg: FlowEvalConfig, device) -> FlowEva
                        **_common(pairs, cfg))  # fmt: skip
 
 
-def reference_rows(pairs: PairSet, cfg: FlowEvalConfig) -> Iterator[FlowEvalRow]:
-    """Zero flow, then TV-L1, DIS and Farneback: the same for every estimator on the same pairs."""
+def reference_rows(pairs: PairSet, cfg: FlowEvalConfig,
+                   sink: dict[str, ErrorSums] | None = None) -> Iterator[FlowEvalRow]:  # fmt: skip
+    """Zero flow, then TV-L1, DIS and Farneback: the same for every estimator on the same pairs.
+    ``sink`` (when given) receives each method's per-pair errors under its name."""
     import cv2
 
+    sink = {} if sink is None else sink
     common = _common(pairs, cfg)
     sa, sb = speed_pair(pairs, cfg.speed_size) if cfg.with_speed else (None, None)
-    yield FlowEvalRow("zero", **zero_errors(pairs).summary()._asdict(), fps=None, fps_batch=None, best_batch=None,
+    sink["zero"] = zero_errors(pairs)
+    yield FlowEvalRow("zero", **sink["zero"].summary()._asdict(), fps=None, fps_batch=None, best_batch=None,
                       device="-", **common)  # fmt: skip
     for name in CLASSICAL:
         cv2.setNumThreads(1)  # accuracy: cfg.threads pairs at a time, one OpenCV thread each
-        errors = accuracy(classical_flows(name, pairs, cfg.threads), pairs).summary()
+        sink[name] = accuracy(classical_flows(name, pairs, cfg.threads), pairs)
+        errors = sink[name].summary()
         cv2.setNumThreads(cfg.threads)  # speed: one pair on cfg.threads threads, as every method
         fps = classical_fps(name, sa, sb, cfg.speed_seconds) if cfg.with_speed else None
         yield FlowEvalRow(name, **errors._asdict(), fps=fps, fps_batch=None, best_batch=None, device="cpu",

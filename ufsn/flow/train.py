@@ -19,7 +19,7 @@ from typing import NamedTuple
 import torch
 from torch.utils.data import default_collate
 
-from pipeline.api import DatasetPaths, atomic_write_text
+from pipeline.api import DatasetPaths, atomic_write_text, progress_bar
 from ufsn.checkpoint import CHECKPOINT, load_checkpoint, save_checkpoint
 from ufsn.config_loader import build
 from ufsn.distributed import DistContext, all_finite, all_sum, init_distributed, on_main, unwrap, wrap
@@ -238,7 +238,6 @@ def train_flow(cfg: FlowTrainConfig, run_dir: Path, *, resume: bool = False, pro
     Under torchrun every rank trains a DDP copy on its share of each global batch; the checkpoint holds the
     draws taken from the pair stream, so a resumed run continues the uninterrupted one's batches.
     """
-    from tqdm import tqdm
 
     ctx = ctx or init_distributed(cfg.device)
     device = ctx.device
@@ -280,8 +279,8 @@ def train_flow(cfg: FlowTrainConfig, run_dir: Path, *, resume: bool = False, pro
 
     batches = iter(_pair_loader(data, cfg, ctx, draws, device))
     start, window, val_epe, early = time.perf_counter(), [], None, False
-    bar = tqdm(total=cfg.steps, initial=step, disable=not (progress and ctx.is_main), desc=f"flow-{cfg.variant}",
-               unit="step")  # fmt: skip
+    bar = progress_bar(total=cfg.steps, initial=step, enabled=progress and ctx.is_main, desc=f"flow-{cfg.variant}",
+                       unit="step")  # fmt: skip
     while step < cfg.steps:
         lr = cfg.lr_at(step)
         for group in opt.param_groups:

@@ -21,6 +21,7 @@ from pipeline.api import (
     count_items,
     flow_names,
     inside,
+    progress_bar,
     quantize_flow,
     remove_stale_temporaries,
 )
@@ -52,14 +53,13 @@ def write_flow_cache(estimator: torch.nn.Module, reader, video_ids: Sequence[str
     """Write ``out_dir/<vid>/flow_{x,y}_NNNNN.png`` for every video (atomic per video; complete ones are
     skipped, so an interrupted cache resumes). Returns the number of videos computed now."""
     import cv2
-    from tqdm import tqdm
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(out_dir)
     estimator = estimator.to(device).eval()
     computed = 0
-    for vid in tqdm(video_ids, desc="flow cache", unit="video", disable=not progress, leave=False):
+    for vid in progress_bar(video_ids, desc="flow cache", unit="video", enabled=progress, leave=False):
         frames = reader.num_frames(vid)
         if count_items(inside(out_dir, vid), "flow_x_") == frames - 1:
             continue

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from pipeline.api import progress_bar
 from ufsn.checkpoint import load_checkpoint, save_checkpoint
 from ufsn.distributed import all_finite, barrier, broadcast_buffers, unwrap
 
@@ -76,12 +77,10 @@ def train_one_epoch(
     after_backward: Callable[[nn.Module], dict] | None = None,
 ) -> EpochStats:
     """One pass over ``loader``; stops with :class:`NonFiniteLoss` when the loss is not finite."""
-    from tqdm import tqdm
-
     model.train()
     start, total_loss, correct, seen, extras = time.perf_counter(), 0.0, 0, 0, {}
     first_loss = float("nan")  # logged: from random init it should be near ln(classes)
-    bar = tqdm(loader, desc=f"epoch {epoch}", unit="batch", disable=not progress, leave=False)
+    bar = progress_bar(loader, desc=f"epoch {epoch}", unit="batch", enabled=progress, leave=False)
     for i, batch in enumerate(bar):
         batch = _to(batch, device)
         with torch.autocast(device.type, enabled=scaler is not None):
@@ -125,11 +124,9 @@ def predict(
     model: nn.Module, loader: Iterable[dict], *, device: torch.device, progress: bool = True
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Video-level scores (N, classes) float32, labels (N,) and video ids, in loader order."""
-    from tqdm import tqdm
-
     model.eval()
     scores, labels, ids = [], [], []
-    for batch in tqdm(loader, desc="evaluate", unit="batch", disable=not progress, leave=False):
+    for batch in progress_bar(loader, desc="evaluate", unit="batch", enabled=progress, leave=False):
         out = model(batch["input"].to(device))  # (B, classes)
         scores.append(out.float().cpu().numpy())
         labels.append(batch["label"].cpu().numpy())
