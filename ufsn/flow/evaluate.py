@@ -172,15 +172,14 @@ class ErrorSums:
     def summary(self) -> ErrorSummary:
         from ufsn.intervals import bootstrap_ratio_interval
 
-        pairs = np.asarray(self.per_pair, dtype=np.float64).reshape(-1, 2 * len(self.GROUPS))  # (pairs, 2 groups)
-        totals = pairs.sum(axis=0)  # (2 groups,)
+        arrays = self.pair_arrays()
         mean, ci = {}, {}
-        for i, group in enumerate(self.GROUPS):
-            errors, pixels = pairs[:, 2 * i], pairs[:, 2 * i + 1]  # (pairs,) each
-            has = totals[2 * i + 1] > 0
-            mean[group] = totals[2 * i] / totals[2 * i + 1] if has else None
+        for group in self.GROUPS:
+            errors, pixels = arrays[f"{group}_error"], arrays[f"{group}_pixels"]  # (pairs,) each
+            has = pixels.sum() > 0
+            mean[group] = errors.sum() / pixels.sum() if has else None
             ci[group] = bootstrap_ratio_interval(errors, pixels).half_width if has else None
-        n = max(totals[1], 1)
+        n = max(arrays["all_pixels"].sum(), 1)
         noc = self.epe_noc / self.n_noc if self.n_noc else None
         return ErrorSummary(
             epe=mean["all"] if mean["all"] is not None else 0.0, epe_noc=noc, outlier_1px=self.out1 / n,
