@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from pipeline.commands.adopt import adopt
 from pipeline.commands.all import all_steps
 from pipeline.commands.check import check
 from pipeline.commands.extract import extract
@@ -18,7 +19,7 @@ from pipeline.commands.verify import verify
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="ufsn")
 def main():
-    """Data steps of ufsn: synthetic data, frames, TV-L1 flow, HDF5 shards, splits and mmaction2 lists."""
+    """Data steps of ufsn: synthetic data, frames, TV-L1 flow, shards, splits, mmaction2 lists, adopted frame trees."""
 
 
 main.add_command(synth)
@@ -30,3 +31,4 @@ main.add_command(tvl1)
 main.add_command(all_steps)
 main.add_command(check)
 main.add_command(lists)
+main.add_command(adopt)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from pipeline.frame_size import FrameSize
+from pipeline.storage.paths import DatasetPaths
 
 STEPS = ("extract", "tvl1", "shards", "splits")
 
@@ -57,6 +58,16 @@ def _splits_line(report) -> str:
     return f"splits: {report.videos} videos from {report.source}/, train/val/test {counts}{problems}"
 
 
+def _adopted(step: str, paths: DatasetPaths) -> str | None:
+    """The tree the step's output was adopted from (extract and tvl1 only), else None."""
+    from pipeline.steps.adopt import adopted_from
+    from pipeline.steps.extract import SETTINGS_FILE as FRAMES_SETTINGS
+    from pipeline.steps.tvl1 import SETTINGS_FILE as FLOW_SETTINGS
+
+    settings = {"extract": paths.frames / FRAMES_SETTINGS, "tvl1": paths.tvl1 / FLOW_SETTINGS}.get(step)
+    return adopted_from(settings) if settings is not None else None
+
+
 def _run_step(step: str, config: AllConfig, progress: bool) -> StepResult:
     from pipeline.steps.extract import ExtractConfig, run_extract
     from pipeline.steps.shards import ShardsConfig, run_shards
@@ -64,6 +75,9 @@ def _run_step(step: str, config: AllConfig, progress: bool) -> StepResult:
     from pipeline.steps.tvl1 import TVL1Config, run_tvl1
 
     common = {"root": config.root, "dataset": config.dataset}
+    adopted = _adopted(step, DatasetPaths(config.root, config.dataset))
+    if adopted is not None and not config.force:
+        return StepResult(step, True, f"{step}: adopted from {adopted} (ufsn-data adopt); not redone")
     parallel = {"workers": config.workers, "backend": config.backend, "scheduler": config.scheduler}
     if step == "extract":
         frames = {"size": config.size, "short_side": config.short_side, "fps": config.fps}

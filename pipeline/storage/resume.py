@@ -52,5 +52,17 @@ def record_settings(path: Path, settings: dict, force: bool, assumed: dict | Non
 
 # Keys that describe the run, not the outputs; a change in them does not invalidate outputs.
 VOLATILE = frozenset(
-    {"workers", "backend", "scheduler", "opencv_version", "decord_version", "torch_version", "batch", "compile"}
+    {
+        "workers",
+        "backend",
+        "scheduler",
+        "opencv_version",
+        "decord_version",
+        "torchcodec_version",
+        "torch_version",
+        "batch",
+        "compile",
+        "link",
+        "check",
+    }
 )
