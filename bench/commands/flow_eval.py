@@ -39,7 +39,13 @@ def write_rows_csv(path: Path, rows) -> None:
     help="Subset of the split: val while choosing configs, test for the reported figures.",
 )
 @click.option("--pairs-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), multiple=True,
-              help="Folders with frame10.png, frame11.png, flow10.flo (Middlebury) instead of the split.")  # fmt: skip
+              help="Benchmark folders instead of the split: Middlebury (frame10.png, frame11.png, flow10.flo), "
+                   "MPI-Sintel (clean|final/<scene>/, flow/, occlusions/, invalid/), KITTI-2015 (image_2/, "
+                   "flow_occ/, flow_noc/) or FlyingChairs (*_img1.ppm, *_img2.ppm, *_flow.flo).")  # fmt: skip
+@click.option("--format", "flow_format", type=click.Choice(["auto", "middlebury", "sintel", "kitti", "chairs"]),
+              default="auto", show_default=True, help="Layout of the --pairs-dir folders; auto: detected.")  # fmt: skip
+@click.option("--sintel-pass", type=click.Choice(["clean", "final"]), default="clean", show_default=True,
+              help="MPI-Sintel rendering pass.")  # fmt: skip
 @click.option(
     "--max-pairs", type=int, default=400, show_default=True, help="Evenly spaced pairs of the split (0 = all)."
 )
@@ -49,11 +55,13 @@ def write_rows_csv(path: Path, rows) -> None:
 @click.option("--no-speed", is_flag=True, help="Accuracy only.")
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="CSV output (default: stdout table only).")
 @click.argument("more_pairs", nargs=-1, type=click.Path(exists=True, file_okay=False, path_type=Path))
-def flow_eval(root, dataset, checkpoint, run, split, subset, pairs_dir, max_pairs, size, threads, seconds, no_speed,
-              out, more_pairs):  # fmt: skip
+def flow_eval(root, dataset, checkpoint, run, split, subset, pairs_dir, flow_format, sintel_pass, max_pairs, size,
+              threads, seconds, no_speed, out, more_pairs):  # fmt: skip
     """End-point error and speed of the UF flow estimator against TV-L1, DIS and Farneback.
 
     Extra arguments are more pair folders, so a shell glob works: ``--pairs-dir .../middlebury_*``.
+    EPE noc / EPE occ split the valid pixels by the benchmark's occlusion masks (Sintel, KITTI
+    flow_noc); Fl-all is KITTI's outlier share: error above 3 px and above 5% of the true motion.
     """
     pairs_dir = (*pairs_dir, *more_pairs)
     from bench.runs import update_record
@@ -64,6 +72,7 @@ def flow_eval(root, dataset, checkpoint, run, split, subset, pairs_dir, max_pair
         FlowEvalConfig,
         evaluate_methods,
         flow_metrics,
+        folder_formats,
         folder_pairs,
         markdown_table,
         split_pairs,
@@ -72,11 +81,19 @@ def flow_eval(root, dataset, checkpoint, run, split, subset, pairs_dir, max_pair
 
     root = root or default_root()
     ckpt, folder = resolve_checkpoint(root, dataset, checkpoint, run)
+    try:
+        formats = folder_formats(list(pairs_dir), flow_format)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
     name = dataset if not pairs_dir else "+".join(p.name for p in pairs_dir)
     cfg = FlowEvalConfig(dataset=name, max_pairs=max_pairs or None, speed_size=parse_size(size), threads=threads,
                          speed_seconds=seconds,
                          with_speed=not no_speed)  # fmt: skip
-    pairs = folder_pairs(list(pairs_dir)) if pairs_dir else split_pairs(root, dataset, split, subset, cfg.max_pairs)
+    pairs = (
+        folder_pairs(list(pairs_dir), flow_format, sintel_pass)
+        if pairs_dir
+        else split_pairs(root, dataset, split, subset, cfg.max_pairs)
+    )
     device = pick_device("auto")
     net = load_estimator(ckpt, device)
     rows = list(evaluate_methods(net, pairs, cfg, device))
@@ -85,7 +102,7 @@ def flow_eval(root, dataset, checkpoint, run, split, subset, pairs_dir, max_pair
         write_rows_csv(out, rows)
         click.echo(f"wrote {out}")
     if folder is not None:
-        key = "middlebury" if pairs_dir else f"split{split}_{subset}"
+        key = "+".join(sorted(set(formats))) if pairs_dir else f"split{split}_{subset}"
         from bench.runs import load_record
 
         metrics = dict(load_record(folder).flow_metrics)

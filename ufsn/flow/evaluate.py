@@ -24,6 +24,7 @@ CLASSICAL = ("tvl1", "dis", "farneback")
 MOVING_PX = 1.0  # ground-truth motion above which a pixel counts as moving (``epe_moving``)
 BOUNDARY_PX = 3  # non-moving pixels within this distance (chessboard) of a moving one are "boundary"
 PIXEL_GROUPS = ("background", "boundary", "moving")
+FL_PX, FL_FRACTION = 3.0, 0.05  # KITTI-2015's outlier: end-point error above 3 px and above 5% of the true motion
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,7 @@ class PairSet(NamedTuple):
     img2: list[np.ndarray]
     flow: list[np.ndarray]  # (H, W, 2) float32 px
     valid: list[np.ndarray]  # (H, W) bool: ground truth known
-    noc: list[np.ndarray] | None  # (H, W) bool: valid and not occluded
+    noc: list[np.ndarray | None] | None  # (H, W) bool: valid and not occluded (None: the benchmark does not say)
 
 
 class FlowEvalRow(NamedTuple):
@@ -71,6 +72,8 @@ class FlowEvalRow(NamedTuple):
     epe_boundary_ci95: float | None = None
     epe_background: float | None = None  # EPE of the other static pixels
     epe_background_ci95: float | None = None
+    epe_occ: float | None = None  # EPE of valid pixels the benchmark marks occluded (Sintel, KITTI flow_occ - noc)
+    fl_all: float | None = None  # KITTI's Fl-all: share of valid pixels with error > 3 px and > 5% of |gt|
 
 
 CSV_COLUMNS = FlowEvalRow._fields  # the flow-eval CSV: one column per row field, in this order
@@ -88,6 +91,8 @@ class ErrorSummary(NamedTuple):
     epe_boundary_ci95: float | None
     epe_background: float | None
     epe_background_ci95: float | None
+    epe_occ: float | None  # None when no pair marks occluded pixels
+    fl_all: float  # share of valid pixels with error > FL_PX and > FL_FRACTION of the ground-truth length
 
 
 def pixel_groups(gt: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -148,13 +153,14 @@ class ErrorSums:
     GROUPS = ("all", *PIXEL_GROUPS)
 
     def __init__(self):
-        self.out1 = self.out3 = self.epe_noc = self.n_noc = 0.0
+        self.out1 = self.out3 = self.epe_noc = self.n_noc = self.epe_occ = self.n_occ = self.fl = 0.0
         self.per_pair: list[list[float]] = []  # per pair: (error sum, pixels) for each of GROUPS in turn
 
     def add(self, pred: np.ndarray, gt: np.ndarray, valid: np.ndarray, noc: np.ndarray | None) -> None:
         err = np.linalg.norm(pred - gt, axis=-1)  # (H, W)
         self.out1 += (err[valid] > 1.0).sum()
         self.out3 += (err[valid] > 3.0).sum()
+        self.fl += ((err > FL_PX) & (err > FL_FRACTION * np.linalg.norm(gt, axis=-1)))[valid].sum()
         known = np.where(valid[..., None], gt, 0).astype(np.float32)  # (H, W, 2): unknown flow (.flo 1e9) is 0
         groups = pixel_groups(torch.from_numpy(known).permute(2, 0, 1)[None])  # (1, 1, H, W) each
         masks = {"all": valid, **{g: valid & m[0, 0].numpy() for g, m in groups.items()}}  # (H, W) each
@@ -162,6 +168,9 @@ class ErrorSums:
         if noc is not None:
             self.epe_noc += err[noc].sum()
             self.n_noc += noc.sum()
+            occluded = valid & ~noc  # (H, W)
+            self.epe_occ += err[occluded].sum()
+            self.n_occ += occluded.sum()
 
     def pair_arrays(self) -> dict[str, np.ndarray]:
         """Per pair, for each pixel group: ``<group>_error`` (summed EPE, px) and ``<group>_pixels``."""
@@ -187,6 +196,7 @@ class ErrorSums:
             epe_ci95=ci["all"] if ci["all"] is not None else float("nan"), epe_moving_ci95=ci["moving"],
             epe_boundary=mean["boundary"], epe_boundary_ci95=ci["boundary"],
             epe_background=mean["background"], epe_background_ci95=ci["background"],
+            epe_occ=self.epe_occ / self.n_occ if self.n_occ else None, fl_all=self.fl / n,
         )  # fmt: skip
 
 
@@ -263,10 +273,10 @@ def evaluate_methods(net: FlowNet | None, pairs: PairSet, cfg: FlowEvalConfig, d
 
 
 def _common(pairs: PairSet, cfg: FlowEvalConfig) -> dict:
-    h, w = pairs.img1[0].shape[:2]
+    sizes = sorted({f"{a.shape[1]}x{a.shape[0]}" for a in pairs.img1})
     speed = cfg.speed_size
     return dict(dataset=cfg.dataset, pairs=len(pairs.img1), resolution=f"{speed.width}x{speed.height}",
-                eval_size=f"{w}x{h}", threads=cfg.threads)  # fmt: skip
+                eval_size=sizes[0] if len(sizes) == 1 else "mixed", threads=cfg.threads)  # fmt: skip
 
 
 def uf_row(net: FlowNet, pairs: PairSet, cfg: FlowEvalConfig, device,
@@ -329,30 +339,39 @@ def split_pairs(root: Path, dataset: str, split: int, subset: str, max_pairs: in
     )
 
 
-def folder_pairs(folders: list[Path]) -> PairSet:
-    """Middlebury-style folders (frame10.png, frame11.png, flow10.flo); occlusion unknown."""
-    from ufsn.flow.data import load_flo_pair
+def folder_pairs(folders: list[Path], flow_format: str = "auto", sintel_pass: str = "clean") -> PairSet:
+    """The pairs of benchmark folders (Middlebury, MPI-Sintel, KITTI-2015, FlyingChairs; see ufsn.flow.benchmarks)."""
+    from ufsn.flow.benchmarks import benchmark_pairs
 
-    loaded = [load_flo_pair(f) for f in folders]
+    loaded = [p for f in folders for p in benchmark_pairs(f, flow_format, sintel_pass)[1]]
+    noc = [p.noc for p in loaded]
     return PairSet([p.img1 for p in loaded], [p.img2 for p in loaded], [p.flow for p in loaded],
-                   [p.valid for p in loaded], None)  # fmt: skip
+                   [p.valid for p in loaded], None if all(m is None for m in noc) else noc)  # fmt: skip
+
+
+def folder_formats(folders: list[Path], flow_format: str = "auto") -> list[str]:
+    """The benchmark format of each folder, as detected (or given)."""
+    from ufsn.flow.benchmarks import detect_format
+
+    return [detect_format(f) if flow_format == "auto" else flow_format for f in folders]
 
 
 def markdown_table(rows: list[FlowEvalRow]) -> str:
     """Markdown table of rows with EPE ratios to TV-L1 and zero flow, and fps ratios to TV-L1."""
     ref = {r.method: r for r in rows}
     fmt = lambda x, p=3: "-" if x is None else f"{x:.{p}f}"  # noqa: E731
-    lines = ["| method | pairs | EPE | EPE noc | EPE moving | EPE boundary | EPE background | >1px | >3px | EPE / TV-L1 | EPE / zero | fps b1 | fps best (batch) | fps / TV-L1 | resolution | device | threads |",  # noqa: E501
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    lines = ["| method | pairs | EPE | EPE noc | EPE occ | EPE moving | EPE boundary | EPE background | >1px | >3px | Fl-all | EPE / TV-L1 | EPE / zero | fps b1 | fps best (batch) | fps / TV-L1 | resolution | device | threads |",  # noqa: E501
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     tv, zero = ref.get("tvl1"), ref.get("zero")
     for r in rows:
         best = "-" if r.fps_batch is None else f"{r.fps_batch:.1f} ({r.best_batch})"
         speed = max(x for x in (r.fps, r.fps_batch) if x is not None) if r.fps is not None else None
         lines.append(
-            f"| {r.method} | {r.pairs} | {fmt(r.epe)} | {fmt(r.epe_noc)} | {fmt(r.epe_moving)} | "
+            f"| {r.method} | {r.pairs} | {fmt(r.epe)} | {fmt(r.epe_noc)} | {fmt(r.epe_occ)} | {fmt(r.epe_moving)} | "
             f"{fmt(r.epe_boundary)} | {fmt(r.epe_background)} | "
-            f"{fmt(100 * r.outlier_1px, 1)}% | "
-            f"{fmt(100 * r.outlier_3px, 1)}% | {fmt(r.epe / tv.epe if tv and tv.epe else None, 2)} | "
+            f"{fmt(100 * r.outlier_1px, 1)}% | {fmt(100 * r.outlier_3px, 1)}% | "
+            f"{fmt(None if r.fl_all is None else 100 * r.fl_all, 1)}% | "
+            f"{fmt(r.epe / tv.epe if tv and tv.epe else None, 2)} | "
             f"{fmt(r.epe / zero.epe if zero and zero.epe else None, 2)} | {fmt(r.fps, 1)} | {best} | "
             f"{fmt(speed / tv.fps if speed and tv and tv.fps else None, 1)} | {r.resolution} | {r.device} | "
             f"{r.threads} |"

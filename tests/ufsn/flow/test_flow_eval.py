@@ -193,3 +193,29 @@ def test_one_size_parser_width_then_height():
     for bad in ("64", "64x", "axb", "4x64"):
         with pytest.raises(click.BadParameter):
             parse_size(bad)
+
+
+def test_cli_flow_eval_on_real_kitti_and_chairs_pairs(tiny_run, realdata, tmp_path):
+    from bench.cli import main
+
+    ckpt = tiny_run / "synthetic" / "runs" / "flow-full-split1" / "checkpoint.pt"
+    out = tmp_path / "real.csv"
+    gt = realdata / "flow_gt"
+    args = ["flow-eval", "--root", str(tiny_run), "--dataset", "synthetic", "--checkpoint", str(ckpt), "--no-speed",
+            "--pairs-dir", str(gt / "kitti_example"), "--pairs-dir", str(gt / "flyingchairs_flownet2"),
+            "--out", str(out)]  # fmt: skip
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    rows = {r["method"]: r for r in csv.DictReader(out.open())}
+    assert rows["zero"]["pairs"] == "3" and rows["zero"]["eval_size"] == "mixed"
+    # Zero flow's EPE is the mean ground-truth length over the valid pixels, computed here from the files.
+    from ufsn.flow.viz import read_flo
+
+    png = cv2.imread(str(gt / "kitti_example" / "flow_gt.png"), cv2.IMREAD_UNCHANGED)
+    valid = png[..., 0] > 0
+    kitti = np.hypot((png[..., 2][valid] - 32768.0) / 64, (png[..., 1][valid] - 32768.0) / 64)
+    chairs = [np.hypot(*read_flo(f).reshape(-1, 2).T) for f in sorted((gt / "flyingchairs_flownet2").glob("*.flo"))]
+    lengths = np.concatenate([kitti, *chairs])
+    assert float(rows["zero"]["epe"]) == pytest.approx(lengths.mean(), rel=1e-5)
+    assert float(rows["zero"]["fl_all"]) == pytest.approx((lengths > 3).mean(), rel=1e-6)  # 5% of |gt| < |gt|
+    assert float(rows["tvl1"]["epe"]) < float(rows["zero"]["epe"])  # TV-L1 recovers some real motion
