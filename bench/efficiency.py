@@ -8,20 +8,23 @@ iterative CPU algorithms without a fixed MAC count ("-").
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 
 from bench.timing import measure
+from ufsn.flow.net import quiet_ptflops
 from ufsn.flow.variants import VARIANTS
 
 RAFT_MIN_SIZE = 128  # RAFT's correlation pyramid needs feature maps >= 16 at stride 8
 
-UF_VARIANTS = {  # table label -> FlowNetConfig switches of the stage-1 variant
-    "UF-TSN motion stream (flow estimator)": VARIANTS["full"],
-    "UF-TSN w/o multi-scale": VARIANTS["nms"],
-    "UF-TSN w/o cost-volume & multi-scale": VARIANTS["nocv-nms"],
+UF_VARIANTS = {  # table label -> stage-1 variant (its FlowNetConfig switches: ufsn.flow.variants.VARIANTS)
+    "UF-TSN motion stream (flow estimator)": "full",
+    "UF-TSN w/o multi-scale": "nms",
+    "UF-TSN w/o cost-volume & multi-scale": "nocv-nms",
 }
 
 
@@ -36,6 +39,48 @@ class EfficiencyConfig:
     min_seconds: float = 1.0  # timing budget per measurement
     device: str = "auto"  # auto = cuda when available
     raft: bool = True  # include torchvision RAFT-small (random weights: speed does not depend on them)
+    experiment: str = "ucf101"  # experiment config (bench/configs) whose stage-1 config sizes the estimators
+    root: Path | None = None  # data root: a trained stage-1 run's checkpoint there takes precedence
+    dataset: str = "ucf101"  # dataset folder of those runs
+    split: int = 1  # split of those runs
+
+
+class EstimatorSpec(NamedTuple):
+    """One UF estimator of the table: its network and where that network was taken from."""
+
+    label: str
+    net: object  # FlowNetConfig
+    net_from: str  # "checkpoint <path>", "config <file>" or "FlowNetConfig() defaults (...)"
+
+
+def study_estimators(config: EfficiencyConfig) -> list[EstimatorSpec]:
+    """Each stage-1 variant's network as the study trains it: the trained run's checkpoint when it exists,
+    else the experiment's stage-1 config with the variant's switches, else FlowNetConfig() defaults."""
+    from bench.experiment import load_experiment
+    from bench.runs import CHECKPOINT, run_dir
+    from bench.stage1 import flow_run_name, load_flow_config
+    from ufsn.flow.net import FlowNetConfig
+    from ufsn.flow.train import load_estimator
+
+    try:
+        flow_file = load_experiment(config.experiment).ufsn.flow_config
+        flow_config = load_flow_config(flow_file)
+    except FileNotFoundError:
+        flow_file = flow_config = None
+    specs = []
+    for label, variant in UF_VARIANTS.items():
+        ckpt = (
+            None if config.root is None else run_dir(config.root, config.dataset, flow_run_name(variant, config.split))
+        )
+        if ckpt is not None and (ckpt / CHECKPOINT).is_file():
+            net, source = load_estimator(ckpt / CHECKPOINT).config, f"checkpoint {ckpt / CHECKPOINT}"
+        elif flow_config is not None:
+            net, source = replace(flow_config, variant=variant).resolved_net(), f"config {flow_file}"
+        else:
+            net = replace(FlowNetConfig(), **VARIANTS[variant])
+            source = f"FlowNetConfig() defaults (no bench/configs/{config.experiment}.toml)"
+        specs.append(EstimatorSpec(label, net, source))
+    return specs
 
 
 def sample_pairs(width: int, height: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -88,11 +133,11 @@ def _net_speed(net, make_inputs, config: EfficiencyConfig, device) -> tuple[floa
 def _uf_rows(config: EfficiencyConfig, device) -> list[dict]:
     import torch
 
-    from ufsn.flow.net import FlowNet, FlowNetConfig, count_macs, count_parameters
+    from ufsn.flow.net import FlowNet, count_macs, count_parameters
 
     rows = []
-    for label, overrides in UF_VARIANTS.items():
-        net = FlowNet(FlowNetConfig(**overrides)).to(device).eval()
+    for label, net_config, net_from in study_estimators(config):
+        net = FlowNet(net_config).to(device).eval()
         macs = count_macs(net, config.height, config.width)
 
         def inputs(batch, net=net):
@@ -101,7 +146,8 @@ def _uf_rows(config: EfficiencyConfig, device) -> list[dict]:
 
         b1, best, best_batch = _net_speed(net, inputs, config, device)
         rows.append({"method": label, "params_m": count_parameters(net) / 1e6, "gmacs": macs / 1e9,
-                     "fps_b1": b1, "fps_best": best, "best_batch": best_batch, "device": device.type})  # fmt: skip
+                     "fps_b1": b1, "fps_best": best, "best_batch": best_batch, "device": device.type,
+                     "net_from": net_from})  # fmt: skip
     return rows
 
 
@@ -121,12 +167,14 @@ def _raft_row(config: EfficiencyConfig, device) -> dict:
         return {"image1": a, "image2": b}
 
     # The aten backend counts every matmul, including RAFT's all-pairs correlation.
-    macs, _ = get_model_complexity_info(net, (3, config.height, config.width), input_constructor=constructor,
-                                        as_strings=False, print_per_layer_stat=False, backend="aten")  # fmt: skip
+    macs, _ = quiet_ptflops(lambda: get_model_complexity_info(
+        net, (3, config.height, config.width), input_constructor=constructor, as_strings=False,
+        print_per_layer_stat=False, backend="aten"))  # fmt: skip
     b1, best, best_batch = _net_speed(net, inputs, config, device)
     params = sum(p.numel() for p in net.parameters()) / 1e6
     return {"method": "RAFT-small (torchvision)", "params_m": params, "gmacs": macs / 1e9, "fps_b1": b1,
-            "fps_best": best, "best_batch": best_batch, "device": device.type}  # fmt: skip
+            "fps_best": best, "best_batch": best_batch, "device": device.type,
+            "net_from": "torchvision raft_small(weights=None)"}  # fmt: skip
 
 
 def efficiency_table(config: EfficiencyConfig, literature: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -161,6 +209,6 @@ def efficiency_table(config: EfficiencyConfig, literature: pd.DataFrame | None =
                                      "fps_b1": values.get("fps", np.nan), "status": "reported",
                                      "source": block["citation"].iloc[0]}  # fmt: skip
     columns = ["method", "status", "params_m", "gmacs", "gflops", "fps_b1", "fps_best", "best_batch",
-               "speedup_vs_tvl1", "device", "threads", "resolution", "source"]  # fmt: skip
+               "speedup_vs_tvl1", "device", "threads", "resolution", "source", "net_from"]  # fmt: skip
     table = table[columns].astype({"best_batch": "Int64", "threads": "Int64"})
     return table

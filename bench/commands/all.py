@@ -39,7 +39,9 @@ def all_tables(root, datasets, splits, config, overrides, no_train, device, no_p
     echo("== efficiency")
     dataset = opts.datasets[0]
     size = input_size(dataset)
-    config = EfficiencyConfig(width=size, height=size, threads=2, device=device, min_seconds=efficiency_seconds)
+    config = EfficiencyConfig(width=size, height=size, threads=2, device=device, min_seconds=efficiency_seconds,
+                              experiment=opts.config or dataset, root=opts.root, dataset=dataset,
+                              split=opts.splits[0])  # fmt: skip
     echo_table(efficiency(config, dataset, results))
     timings["efficiency"] = time.perf_counter() - start
     start = time.perf_counter()

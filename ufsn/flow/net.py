@@ -283,6 +283,26 @@ def flops_hooks() -> dict:
     return {CostVolume: cost_volume_flops_hook, Warp: warp_flops_hook}
 
 
+# ptflops prints this for modules called with keyword inputs only and then assumes batch 1: every count
+# here is made at batch 1, so the line says nothing a user should act on.
+PTFLOPS_BATCH_WARNING = "No positional inputs found for a module"
+
+
+def quiet_ptflops(call):
+    """``call()`` with ptflops' batch-size warnings held back; any other line it prints goes to stderr."""
+    import contextlib
+    import io
+    import sys
+
+    captured = io.StringIO()
+    with contextlib.redirect_stdout(captured):
+        result = call()
+    for line in captured.getvalue().splitlines():
+        if line.strip() and PTFLOPS_BATCH_WARNING not in line:
+            print(line, file=sys.stderr)
+    return result
+
+
 def count_macs(model: FlowNet, height: int, width: int, ignore_ops: bool = False) -> int:
     """Multiply-accumulates of one forward pass at (height, width), batch 1, via ptflops.
 
@@ -295,14 +315,16 @@ def count_macs(model: FlowNet, height: int, width: int, ignore_ops: bool = False
         img = torch.zeros(1, 3, height, width, device=p.device, dtype=p.dtype)
         return {"img1": img, "img2": img}
 
-    macs, _ = get_model_complexity_info(
-        model,
-        (3, height, width),
-        input_constructor=inputs,
-        as_strings=False,
-        print_per_layer_stat=False,
-        custom_modules_hooks={} if ignore_ops else flops_hooks(),
-        ignore_modules=[CostVolume, Warp] if ignore_ops else [],
-        backend="pytorch",
+    macs, _ = quiet_ptflops(
+        lambda: get_model_complexity_info(
+            model,
+            (3, height, width),
+            input_constructor=inputs,
+            as_strings=False,
+            print_per_layer_stat=False,
+            custom_modules_hooks={} if ignore_ops else flops_hooks(),
+            ignore_modules=[CostVolume, Warp] if ignore_ops else [],
+            backend="pytorch",
+        )
     )
     return int(macs)
