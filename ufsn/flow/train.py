@@ -27,11 +27,12 @@ from ufsn.flow.data import split_videos
 from ufsn.flow.losses import LossConfig, endpoint_error, fb_occlusion_mask, supervised_loss, unsupervised_loss
 from ufsn.flow.net import FlowNet, FlowNetConfig, FlowOutput, count_parameters, flownet_config
 from ufsn.flow.pairs import PairAugment, PairDataset, PairStream, evenly_spaced, pair_dataset
+from ufsn.flow.selfsup import SelfSupConfig, crop_box, crop_resize, self_supervised_loss
 from ufsn.flow.variants import VARIANTS
 from ufsn.tsn.train import NonFiniteLoss
 
 # epe: training-batch EPE (px) against ground truth, empty when the data has none; val_epe likewise.
-LOG_COLUMNS = ("step", "loss", "diff", "census", "smooth", "epe", "lr", "val_epe", "seconds")
+LOG_COLUMNS = ("step", "loss", "diff", "census", "smooth", "selfsup", "epe", "lr", "val_epe", "seconds")
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,7 @@ class FlowTrainConfig:
     occlusion_warmup: int = 800  # steps before the forward-backward occlusion mask is used (-1 = never)
     late_loss: LossConfig | None = None  # loss from late_step on (e.g. a smaller census weight); None = loss throughout
     late_step: int = -1  # first step of late_loss (-1 = never)
+    self_sup: SelfSupConfig = field(default_factory=SelfSupConfig)  # teacher-student term (UFlow); weight 0 = off
     checkpoint_every: int = 250  # steps between checkpoints (and validation EPE, when ground truth exists)
     log_every: int = 10  # steps averaged into one CSV row
     val_pairs: int = 128  # validation pairs for the EPE printed at checkpoints
@@ -130,21 +132,33 @@ def _split_output(out: FlowOutput, b: int) -> tuple[FlowOutput, FlowOutput]:
     return fw, bw
 
 
+def _head(out: FlowOutput, n: int) -> FlowOutput:
+    """The first ``n`` pairs of a batched output."""
+    return FlowOutput([f[:n] for f in out.flows], out.full[:n])
+
+
 def compute_loss(net, cfg: FlowTrainConfig, step: int, img1, img2, flow, noc):
     """Loss of one (augmented) batch for the configured variant; returns (loss, metrics).
 
     ``flow`` (B, 2, h, w) is the ground truth, or None when the data has none: then ``metrics`` has no
-    ``epe`` (an EPE against a zero stand-in would be the flow's magnitude, not an error).
+    ``epe`` (an EPE against a zero stand-in would be the flow's magnitude, not an error). With
+    self-supervision active the student's cropped pairs ride in the same forward pass (one DDP forward).
     """
     loss_cfg = cfg.loss_at(step)
     if cfg.variant == "oracle":
         return supervised_loss(net(img1, img2), flow, loss_cfg)
+    b, size = img1.shape[0], tuple(img1.shape[-2:])
+    selfsup = cfg.self_sup.active(cfg.variant, step, cfg.steps)
+    box = crop_box(*size, cfg.self_sup.border) if selfsup else None
+    student_pair = [[crop_resize(img1, box, size)], [crop_resize(img2, box, size)]] if selfsup else [[], []]
     if not cfg.bidirectional:
-        fw = net(img1, img2)
+        out = net(torch.cat([img1, *student_pair[0]]), torch.cat([img2, *student_pair[1]]))  # (1 or 2) x B pairs
+        fw = _head(out, b)
         loss, metrics = unsupervised_loss(img1, img2, fw, loss_cfg)
+        visible = torch.ones_like(fw.full[:, :1])
     else:
-        b = img1.shape[0]
-        fw, bw = _split_output(net(torch.cat([img1, img2]), torch.cat([img2, img1])), b)  # 2B pairs
+        out = net(torch.cat([img1, img2, *student_pair[0]]), torch.cat([img2, img1, *student_pair[1]]))  # 2B (+B)
+        fw, bw = _split_output(_head(out, 2 * b), b)
         occ_fw = occ_bw = None
         if 0 <= cfg.occlusion_warmup <= step:
             with torch.profiler.record_function("loss.occlusion"):
@@ -152,6 +166,13 @@ def compute_loss(net, cfg: FlowTrainConfig, step: int, img1, img2, flow, noc):
         loss_fw, m_fw = unsupervised_loss(img1, img2, fw, loss_cfg, occ_fw)
         loss_bw, m_bw = unsupervised_loss(img2, img1, bw, loss_cfg, occ_bw)
         loss, metrics = (loss_fw + loss_bw) / 2, {k: (m_fw[k] + m_bw[k]) / 2 for k in m_fw}
+        visible = occ_fw if occ_fw is not None else (fb_occlusion_mask(fw.full, bw.full) if selfsup else None)
+    if selfsup:
+        with torch.profiler.record_function("loss.selfsup"):
+            term = self_supervised_loss(out.full[-b:], fw.full, visible, box, cfg.self_sup.charbonnier_eps)
+        loss = loss + cfg.self_sup.weight * term
+        metrics["selfsup"] = term.item()
+        metrics["loss"] = loss.item()
     if flow is not None:
         metrics["epe"] = endpoint_error(fw.full.detach(), flow).mean().item()
     return loss, metrics
@@ -224,10 +245,10 @@ def _pair_loader(data: PairDataset, cfg: FlowTrainConfig, ctx: DistContext, star
 
 def _mean_metrics(window: list[dict]) -> dict:
     """The window's mean loss terms and EPE, averaged over the ranks too (every rank logs the same row)."""
-    keys = ("loss", "diff", "census", "smooth", "epe")
+    keys = ("loss", "diff", "census", "smooth", "selfsup", "epe")
     sums = torch.tensor([[sum(m.get(k, 0.0) for m in window) for k in keys],
                          [sum(k in m for m in window) for k in keys]], dtype=torch.float64)  # fmt: skip
-    sums = all_sum(sums)  # (2, 5): totals and counts over ranks and steps
+    sums = all_sum(sums)  # (2, keys): totals and counts over ranks and steps
     return {k: float(sums[0, i] / sums[1, i]) if sums[1, i] else "" for i, k in enumerate(keys)}
 
 
