@@ -17,7 +17,12 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
+# torchcodec (dev extra) decodes with FFmpeg's shared libraries, which pip cannot install: apt-get them when missing.
 $(STAMP): $(BIN)/python pyproject.toml
+	@command -v ffmpeg >/dev/null || { [ "$$(id -u)" = 0 ] && sudo= || sudo="sudo -n"; \
+	  { $$sudo apt-get update -qq && $$sudo apt-get install -y --no-install-recommends ffmpeg; } \
+	  || echo "note: no FFmpeg and apt-get could not install it; the torchcodec tests will skip" \
+	    "(install FFmpeg 4 to 9: conda install ffmpeg, brew install ffmpeg)"; }
 	$(BIN)/pip install $(TORCH_SPEC)
 	$(BIN)/pip install -e '.[dev,dist]'
 	touch $(STAMP)

@@ -1,4 +1,4 @@
-"""``ufsn-bench perf extract``: extract vs the ffmpeg command line, and TV-L1 parallel efficiency.
+"""``ufsn-bench perf extract``: extract vs the ffmpeg command line, torchcodec vs decord, TV-L1 parallel efficiency.
 
 Both sides get the same cores: extract runs ``workers`` processes with one OpenCV thread each,
 ffmpeg runs ``workers`` concurrent processes with ``-threads 1`` each, on the same videos, to
@@ -7,6 +7,10 @@ JPEGs of the same size (bilinear scaling on both sides) and comparable quality.
 JPEG quality: libjpeg's ``quality`` and ffmpeg's ``-q:v`` (MJPEG qscale) are different scales, so
 ``-q:v`` is chosen by measurement: the qscale whose mean JPEG size on the first video is closest
 to extract's at ``--quality`` (equal bits per frame = equal quality for the same encoder family).
+
+Decoders: extract runs once with decord (the baseline) and once with ``--decoder torchcodec``, and each
+decoder alone (``FrameStream`` over every video, one process, no resizing or JPEG) is timed too: extract's
+ratio says what a user gains, the decode-only ratio what the decoder itself gains.
 """
 
 from __future__ import annotations
@@ -23,7 +27,8 @@ from pathlib import Path
 from typing import NamedTuple
 
 from pipeline.frame_size import FrameSize
-from pipeline.readers.video import find_videos
+from pipeline.readers.decoders import load_torchcodec
+from pipeline.readers.video import FrameStream, find_videos
 from pipeline.steps.extract import ExtractConfig, run_extract
 from pipeline.steps.tvl1 import TVL1Config, run_tvl1
 
@@ -61,6 +66,9 @@ class PerfExtractResult(NamedTuple):
     ours_kb: float  # mean JPEG size of extract's frames
     ffmpeg_kb: float  # mean JPEG size of ffmpeg's frames at qscale
     extract_ratio: float  # extract frames/s / ffmpeg frames/s
+    torchcodec_extract_ratio: float | None  # extract frames/s with torchcodec / with decord; None: not measured
+    torchcodec_decode_ratio: float | None  # decode-only frames/s, torchcodec / decord; None: not measured
+    torchcodec_note: str  # why torchcodec was not measured ("" when it was)
     tvl1_efficiency: float  # pairs/s(workers) / (workers * pairs/s(1))
     videos: int
     cpu_count: int
@@ -109,6 +117,36 @@ def _timed(func) -> tuple[float, object]:
     return time.perf_counter() - start, value
 
 
+def _time_extract(config: PerfExtractConfig, tmp: Path, decoder: str, progress: bool) -> tuple[float, Path]:
+    """Best time of ``config.repeats`` extract runs (after warm-ups) and the frames folder of the first timed one."""
+    # Warm-ups: page cache, worker pool start. torchcodec needs two: its workers import torch (~0.7 GB), and
+    # loky restarts a worker whose memory grew 300 MB past what it held after its first task (a decord one
+    # here), so the restarted workers import torch once more in the second run.
+    warmups = 2 if decoder == "torchcodec" else 1
+    times = []
+    for repeat in range(config.repeats + warmups):
+        # A fresh root each time, as ffmpeg gets fresh folders: no --force deletion is timed.
+        extract_config = ExtractConfig(
+            root=tmp / decoder / f"run{repeat}", dataset="bench", videos=config.videos, size=config.size,
+            quality=config.quality, decoder=decoder, workers=config.workers,
+        )  # fmt: skip
+        seconds, _ = _timed(lambda c=extract_config: run_extract(c, progress=progress))
+        if repeat >= warmups:
+            times.append(seconds)
+    return min(times), tmp / decoder / f"run{warmups}" / "bench" / "frames"
+
+
+def _time_decode(videos: list[Path], decoder: str, repeats: int) -> tuple[float, int]:
+    """Best time of decoding every frame of ``videos`` in this process (after a warm-up), and the frames."""
+    times, frames = [], 0
+    for repeat in range(repeats + 1):
+        start = time.perf_counter()
+        frames = sum(sum(1 for _ in FrameStream(video, decoder)) for video in videos)
+        if repeat:
+            times.append(time.perf_counter() - start)
+    return min(times), frames
+
+
 def _pair_dataset(frames: Path, target: Path, pairs: int, per_folder: int = 2) -> int:
     """Frame folders of ``per_folder + 1`` consecutive frames cut from the extracted videos; returns the pairs."""
     sources = [(p, len(list(p.iterdir()))) for p in sorted(frames.iterdir()) if p.is_dir()]
@@ -132,7 +170,7 @@ def _pair_dataset(frames: Path, target: Path, pairs: int, per_folder: int = 2) -
 
 
 def run_perf_extract(config: PerfExtractConfig, progress: bool = False) -> PerfExtractResult:
-    """Time extract vs ffmpeg and TV-L1 with 1 vs ``workers`` workers on ``config.videos``."""
+    """Time extract (decord, torchcodec) vs ffmpeg, each decoder alone, and TV-L1 with 1 vs ``workers`` workers."""
     # Largest first, as extract orders its tasks, so neither side pays a long video at the tail.
     videos = sorted(find_videos(config.videos), key=lambda v: -v.stat().st_size)
     if not videos:
@@ -140,26 +178,26 @@ def run_perf_extract(config: PerfExtractConfig, progress: bool = False) -> PerfE
     binary = ffmpeg_binary(config.ffmpeg)
     rows: list[PerfRow] = []
     load_before = os.getloadavg()[0]
+    try:
+        load_torchcodec()
+        torchcodec_note = ""
+    except RuntimeError as exc:  # FFmpeg's shared libraries (or torchcodec) missing: the other rows still run
+        torchcodec_note = str(exc)
     with tempfile.TemporaryDirectory(prefix="ufsn-perf-") as tmp_name:
         tmp = Path(tmp_name)
-        times = []
-        for repeat in range(config.repeats + 1):  # the first run is a warm-up: page cache, worker pool start
-            # A fresh root each time, as ffmpeg gets fresh folders: no --force deletion is timed.
-            extract_config = ExtractConfig(
-                root=tmp / f"run{repeat}", dataset="bench", videos=config.videos, size=config.size,
-                quality=config.quality, workers=config.workers,
-            )  # fmt: skip
-            seconds, summary = _timed(lambda c=extract_config: run_extract(c, progress=progress))
-            if repeat:
-                times.append(seconds)
-        frames_dir = tmp / "run1" / "bench" / "frames"
+        seconds, frames_dir = _time_extract(config, tmp, "decord", progress)
         frames = sum(len(list(p.iterdir())) for p in frames_dir.iterdir() if p.is_dir())
-        rows.append(
-            PerfRow(
-                "extract", f"ufsn-data extract (decord + OpenCV, q{config.quality})", config.workers, frames, min(times)
-            )
-        )
+        extract = PerfRow("extract", f"ufsn-data extract (decord + OpenCV, q{config.quality})", config.workers,
+                          frames, seconds)  # fmt: skip
+        rows.append(extract)
         ours_kb = _mean_kb(frames_dir)
+        extract_tc = decode_tc = None
+        if not torchcodec_note:
+            seconds, tc_dir = _time_extract(config, tmp, "torchcodec", progress)
+            frames = sum(len(list(p.iterdir())) for p in tc_dir.iterdir() if p.is_dir())
+            extract_tc = PerfRow("extract", f"ufsn-data extract --decoder torchcodec (q{config.quality})",
+                                 config.workers, frames, seconds)  # fmt: skip
+            rows.append(extract_tc)
 
         probe = videos[0]
         sizes = {}
@@ -177,20 +215,41 @@ def run_perf_extract(config: PerfExtractConfig, progress: bool = False) -> PerfE
             )
             if repeat:
                 times.append(seconds)
-        rows.append(PerfRow("extract", f"ffmpeg CLI (-q:v {qscale}, -threads 1)", config.workers, count, min(times)))
+        ffmpeg = PerfRow("extract", f"ffmpeg CLI (-q:v {qscale}, -threads 1)", config.workers, count, min(times))
+        rows.append(ffmpeg)
         ffmpeg_kb = _mean_kb(tmp / "ffmpeg" / "1")
 
+        seconds, frames = _time_decode(videos, "decord", config.repeats)
+        decode = PerfRow("decode", "decord (FrameStream, native size)", 1, frames, seconds)
+        rows.append(decode)
+        if not torchcodec_note:
+            seconds, frames = _time_decode(videos, "torchcodec", config.repeats)
+            decode_tc = PerfRow("decode", "torchcodec (FrameStream, native size)", 1, frames, seconds)
+            rows.append(decode_tc)
+
         pairs = _pair_dataset(frames_dir, tmp / "pairs" / "frames", config.tvl1_pairs)
+        tvl1 = []
         for workers in (1, config.workers):
             tvl1_config = TVL1Config(root=tmp, dataset="pairs", workers=workers, force=True)
             # The joblib pool started by extract is reused (loky keeps it), so no spawn cost is timed.
             seconds, _ = _timed(lambda c=tvl1_config: run_tvl1(c, progress=progress))
-            rows.append(PerfRow("tvl1", "OpenCV Dual TV-L1 (CPU defaults)", workers, pairs, seconds))
-    extract_ratio = rows[0].rate / rows[1].rate
-    efficiency = rows[3].rate / (config.workers * rows[2].rate)
+            tvl1.append(PerfRow("tvl1", "OpenCV Dual TV-L1 (CPU defaults)", workers, pairs, seconds))
+        rows += tvl1
     load = (load_before, os.getloadavg()[0])
     return PerfExtractResult(
-        rows, qscale, ours_kb, ffmpeg_kb, extract_ratio, efficiency, len(videos), os.cpu_count() or 0, binary, load
+        rows,
+        qscale,
+        ours_kb,
+        ffmpeg_kb,
+        extract_ratio=extract.rate / ffmpeg.rate,
+        torchcodec_extract_ratio=extract_tc.rate / extract.rate if extract_tc else None,
+        torchcodec_decode_ratio=decode_tc.rate / decode.rate if decode_tc else None,
+        torchcodec_note=torchcodec_note,
+        tvl1_efficiency=tvl1[1].rate / (config.workers * tvl1[0].rate),
+        videos=len(videos),
+        cpu_count=os.cpu_count() or 0,
+        ffmpeg_binary=binary,
+        load=load,
     )
 
 
@@ -211,7 +270,7 @@ def format_table(result: PerfExtractResult, config: PerfExtractConfig) -> str:
         "|---|---|---|---|---|---|",
     ]
     for row in result.rows:
-        unit = "frames" if row.step == "extract" else "pairs"
+        unit = "pairs" if row.step == "tvl1" else "frames"
         cells = [
             row.step,
             row.method,
@@ -224,6 +283,12 @@ def format_table(result: PerfExtractResult, config: PerfExtractConfig) -> str:
     lines += [
         "",
         f"extract / ffmpeg frames/s: {result.extract_ratio:.2f}x (target >= 1.0)",
+        (
+            f"torchcodec / decord frames/s: extract {result.torchcodec_extract_ratio:.3g}x, "
+            f"decode only {result.torchcodec_decode_ratio:.3g}x"
+            if result.torchcodec_extract_ratio is not None
+            else f"torchcodec: not measured ({result.torchcodec_note})"
+        ),
         f"TV-L1 parallel efficiency on {config.workers} workers: {result.tvl1_efficiency:.2f} (target >= 0.85)",
     ]
     return "\n".join(lines)

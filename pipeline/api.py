@@ -8,6 +8,7 @@ from pipeline.catalog import load_definition
 from pipeline.frame_size import FrameSize
 from pipeline.parallel import usable_cpus
 from pipeline.progress import progress_bar
+from pipeline.readers.decoders import frame_count, read_frames
 from pipeline.readers.folder import FolderReader, count_items
 from pipeline.readers.shard import ShardReader
 from pipeline.readers.video import find_videos
@@ -31,12 +32,14 @@ __all__ = [
     "compute_tvl1",
     "count_items",
     "flow_names",
+    "frame_count",
     "frame_name",
     "group_subsets",
     "inside",
     "load_definition",
     "progress_bar",
     "quantize_flow",
+    "read_frames",
     "read_split",
     "remove_stale_temporaries",
     "find_videos",

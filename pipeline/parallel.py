@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from pipeline.readers.video import VideoError  # no cycle: pipeline.readers.video imports only pipeline.storage.paths
+from pipeline.readers.video import VideoError  # no cycle: it imports only storage.paths and readers.decoders
 from pipeline.storage.claim import CONCURRENT_NOTE, Deferred
 from pipeline.storage.manifest import ManifestRow, StepSummary, summarize, write_manifest
 

@@ -1,4 +1,4 @@
-"""``ufsn-bench perf extract``: frames/s of extract vs ffmpeg, TV-L1 pairs/s with 1 vs N workers."""
+"""``ufsn-bench perf extract``: frames/s of extract vs ffmpeg and torchcodec vs decord, TV-L1 with 1 vs N workers."""
 
 from __future__ import annotations
 
@@ -33,7 +33,10 @@ from pipeline.commands.options import parse_size, root_option
     help="Use every video this many times (symlinks), so per-run fixed costs weigh as little as on a real dataset.",
 )
 def perf_extract(root, dataset, videos, size, quality, workers, repeats, tvl1_pairs, ffmpeg, copies):
-    """Frames/s of extract vs the ffmpeg CLI, and TV-L1 parallel efficiency; prints a table."""
+    """Frames/s of extract vs the ffmpeg CLI and of torchcodec vs decord, TV-L1 parallel efficiency; prints a table.
+
+    The torchcodec rows are left out, with the reason, when FFmpeg's shared libraries are missing.
+    """
     import tempfile
 
     from bench.perf_extract import PerfExtractConfig, format_table, run_perf_extract

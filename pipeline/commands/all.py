@@ -27,9 +27,13 @@ from pipeline.commands.parallel_options import backend_options
 @click.option("--size", help="Extract: frame size WxH [default: 340x256 for ucf101/hmdb51, native otherwise].")
 @click.option("--short-side", type=click.IntRange(min=8), help="Extract: resize the short side to this instead.")
 @click.option("--fps", type=click.FloatRange(min=0.1), help="Extract: resample to this frame rate.")
+@click.option("--decoder", type=click.Choice(["decord", "torchcodec"]), default="decord", show_default=True,
+              help="Extract: video decoder (see ufsn-data extract --help).")  # fmt: skip
+@click.option("--decode-device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True,
+              help="Extract: cuda decodes on the GPU (NVDEC, --decoder torchcodec only).")  # fmt: skip
 @force_option
 def all_steps(root, dataset, workers, backend, scheduler, shard_size, official, allow_missing, val_groups, size,
-              short_side, fps, force):  # fmt: skip
+              short_side, fps, decoder, decode_device, force):  # fmt: skip
     """Run extract -> tvl1 -> shards -> splits, stopping at the first step that fails."""
     from pipeline.commands.options import parse_size
     from pipeline.steps.all_steps import STEPS, AllConfig, run_all
@@ -48,6 +52,8 @@ def all_steps(root, dataset, workers, backend, scheduler, shard_size, official, 
         size=parse_size(size),
         short_side=short_side,
         fps=fps,
+        decoder=decoder,
+        device=decode_device,
     )
     report = run_all(config)
     click.echo("summary:")

@@ -1,4 +1,4 @@
-"""``ufsn-data extract``: videos -> JPEG frames (decord), resumable, local or on a dask cluster."""
+"""``ufsn-data extract``: videos -> JPEG frames (decord or torchcodec), resumable, local or on a dask cluster."""
 
 from __future__ import annotations
 
@@ -32,11 +32,32 @@ from pipeline.commands.parallel_options import backend_options, run_step
     is_flag=True,
     help="Keep videos that decode more than one frame short of their header (default: a failed row).",
 )
+@click.option(
+    "--decoder",
+    type=click.Choice(["decord", "torchcodec"]),
+    default="decord",
+    show_default=True,
+    help="decord: its bundled FFmpeg, CPU only (OpenCV if it cannot open a file). torchcodec: the system's "
+    "FFmpeg 4-9 shared libraries (apt-get install ffmpeg), on the CPU or with --device cuda on NVDEC.",
+)
+@click.option(
+    "--device",
+    type=click.Choice(["cpu", "cuda"]),
+    default="cpu",
+    show_default=True,
+    help="cuda: decode on the NVIDIA GPU's NVDEC (--decoder torchcodec only; needs a CUDA build of torch).",
+)
 @workers_option(default=1)
 @backend_options
 @force_option
-def extract(root, dataset, videos, size, short_side, fps, quality, allow_truncated, workers, backend, scheduler, force):
-    """Extract 1-indexed JPEG frames: ROOT/DATASET/frames/<video_id>/img_00001.jpg ..."""
+def extract(root, dataset, videos, size, short_side, fps, quality, allow_truncated, decoder, device, workers, backend,
+            scheduler, force):  # fmt: skip
+    """Extract 1-indexed JPEG frames: ROOT/DATASET/frames/<video_id>/img_00001.jpg ...
+
+    Both decoders give the frames the ffmpeg command line decodes, pixel for pixel on the UCF-101 and
+    HMDB-51 clips measured (docs/decoders.md). The decoder and device are recorded in
+    frames/extract_config.json: a rerun with another one is refused unless --force.
+    """
     from pipeline.steps.extract import ExtractConfig, run_extract
 
     native = size is not None and size.lower() == "native"
@@ -51,6 +72,8 @@ def extract(root, dataset, videos, size, short_side, fps, quality, allow_truncat
             fps=fps,
             quality=quality,
             allow_truncated=allow_truncated,
+            decoder=decoder,
+            device=device,
             workers=workers,
             backend=backend,
             scheduler=scheduler,

@@ -1,6 +1,6 @@
-"""Video decoding: decord first (OpenCV as a recorded fallback), true decoded frame counts, resize rules.
+"""Video decoding: decord (OpenCV as a recorded fallback) or torchcodec, true decoded frame counts, resize rules.
 
-Two decoder traps shape this module:
+Two decord traps shape this module:
 
 - decord 0.6.0 over-reports some AVI files by one frame and pads with a repeat of the last
   frame (409 for an HMDB-51 clip whose 408 frames decode with FFmpeg);
@@ -10,7 +10,9 @@ Two decoder traps shape this module:
 So frames are streamed with a one-frame delay: when the last frame is a byte-identical copy of
 the one before, FFmpeg (through OpenCV, without colour conversion) counts the frames that
 really decode and the repeat is dropped if it is surplus. The container header's count is
-read separately so a caller can compare it with the decoded count.
+read separately so a caller can compare it with the decoded count. torchcodec
+(``pipeline.readers.decoders``) returns exactly the frames FFmpeg decodes, so it needs neither check;
+a truncated file decodes short with it too (73 of 141), which ``check_complete`` catches for both.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from pipeline.readers.decoders import Decoder, Device, check_choice, open_torchcodec, torchcodec_frames
 from pipeline.storage.paths import require_utf8_name
 
 # The one list of video file extensions (compared lower-case): what extract decodes, what the splits
@@ -40,8 +43,8 @@ class DecodeReport(NamedTuple):
     header: int  # frame count in the container header (0 when the container has none)
     decoded: int  # frames that really decode
     fps: float  # average frame rate reported by the decoder (0.0 when unknown)
-    decoder: str  # "decord" or "opencv"
-    note: str  # why OpenCV was used, or which surplus frame was dropped ("" when neither)
+    decoder: str  # "decord", "opencv" (decord's fallback) or "torchcodec"
+    note: str  # why OpenCV was used, which surplus frame was dropped, or NVDEC's CPU fallback ("" when none)
 
 
 class HeaderInfo(NamedTuple):
@@ -112,9 +115,14 @@ def _opencv_frames(path: Path) -> Iterator[np.ndarray]:
 
 
 class FrameStream:
-    """Iterate the RGB frames of a video that really decode; ``report`` is final after iteration."""
+    """Iterate the RGB frames of a video that really decode; ``report`` is final after iteration.
 
-    def __init__(self, path: Path):
+    ``decoder`` "decord" (CPU only; OpenCV when decord cannot open the file) or "torchcodec" on ``device``
+    "cpu" or "cuda" (NVDEC; the frames are copied back to host memory).
+    """
+
+    def __init__(self, path: Path, decoder: Decoder = "decord", device: Device = "cpu"):
+        check_choice(decoder, device)
         self.path = Path(path)
         if not self.path.is_file():
             raise VideoError(f"not a file: {self.path}")
@@ -124,23 +132,41 @@ class FrameStream:
         self.header = info.frames
         self._decoded = 0
         self._note = ""
+        if decoder == "torchcodec":
+            self._frames = self._open_torchcodec(device, info)
+        else:
+            self._frames = self._open_decord(info)
+
+    def _open_torchcodec(self, device: str, info: HeaderInfo) -> Iterator[np.ndarray]:
+        try:
+            video = open_torchcodec(self.path, device)
+        except ValueError as exc:  # the file, not the library: a failed row
+            raise VideoError(str(exc)) from exc
+        self.decoder = "torchcodec"
+        self.fps = float(video.metadata.average_fps or info.fps)
+        if device == "cuda" and video.cpu_fallback:  # NVDEC lacks the codec or libnvcuvid: torchcodec used the CPU
+            self._note = f"torchcodec decoded on the CPU ({video.cpu_fallback})"
+        return torchcodec_frames(video)
+
+    def _open_decord(self, info: HeaderInfo) -> Iterator[np.ndarray]:
         try:
             import decord
 
-            self._reader = decord.VideoReader(str(self.path), ctx=decord.cpu(0), num_threads=1)
-            self.decoder = "decord"
-            self.fps = float(self._reader.get_avg_fps() or info.fps)
+            reader = decord.VideoReader(str(self.path), ctx=decord.cpu(0), num_threads=1)
         except Exception as exc:  # decord raises DECORDError/RuntimeError for unreadable input
             decord_reason = " ".join(str(exc).split())[:160]
             if not info.opened:
                 raise VideoError(f"cannot decode {self.path}: decord: {decord_reason}; OpenCV cannot open it") from exc
-            self._reader = None
             self.decoder = "opencv"
             self.fps = info.fps
             self._note = f"opencv fallback (decord: {decord_reason})"
+            return _opencv_frames(self.path)
+        self.decoder = "decord"
+        self.fps = float(reader.get_avg_fps() or info.fps)
+        return _decord_frames(reader)
 
     def __iter__(self) -> Iterator[np.ndarray]:
-        frames = _decord_frames(self._reader) if self._reader is not None else _opencv_frames(self.path)
+        frames = self._frames
         before: np.ndarray | None = None  # the frame yielded last
         pending: np.ndarray | None = None  # held back until we know it is not a surplus repeat
         try:

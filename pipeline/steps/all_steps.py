@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from pipeline.frame_size import FrameSize
+from pipeline.readers.decoders import Decoder, Device
 from pipeline.storage.paths import DatasetPaths
 
 STEPS = ("extract", "tvl1", "shards", "splits")
@@ -30,6 +31,8 @@ class AllConfig:
     size: FrameSize | None = None  # extract: frame size [default: 340x256 for ucf101/hmdb51]
     short_side: int | None = None  # extract: resize the short side instead
     fps: float | None = None  # extract: resample to this frame rate
+    decoder: Decoder = "decord"  # extract: decord | torchcodec (checked by ExtractConfig)
+    device: Device = "cpu"  # extract: cpu | cuda (NVDEC, torchcodec only)
 
 
 class StepResult(NamedTuple):
@@ -80,7 +83,8 @@ def _run_step(step: str, config: AllConfig, progress: bool) -> StepResult:
         return StepResult(step, True, f"{step}: adopted from {adopted} (ufsn-data adopt); not redone")
     parallel = {"workers": config.workers, "backend": config.backend, "scheduler": config.scheduler}
     if step == "extract":
-        frames = {"size": config.size, "short_side": config.short_side, "fps": config.fps}
+        frames = {"size": config.size, "short_side": config.short_side, "fps": config.fps,
+                  "decoder": config.decoder, "device": config.device}  # fmt: skip
         summary = run_extract(ExtractConfig(**common, **parallel, **frames, force=config.force), progress=progress)
     elif step == "tvl1":
         summary = run_tvl1(TVL1Config(**common, **parallel, force=config.force), progress=progress)
@@ -103,7 +107,7 @@ def run_all(config: AllConfig, progress: bool = True) -> AllReport:
     for step in STEPS:
         try:
             result = _run_step(step, config, progress)
-        except (ValueError, FileNotFoundError) as exc:
+        except (ValueError, FileNotFoundError, RuntimeError) as exc:  # RuntimeError: no FFmpeg / no CUDA
             result = StepResult(step, False, f"{step}: {exc}")
         results.append(result)
         if not result.ok:

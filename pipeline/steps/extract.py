@@ -11,6 +11,7 @@ from typing import NamedTuple
 
 from pipeline.frame_size import FrameSize
 from pipeline.parallel import ParallelOptions, run_tasks
+from pipeline.readers.decoders import Decoder, Device, check_available, check_choice
 from pipeline.storage.atomic import atomic_dir
 from pipeline.storage.claim import ClaimedStep, folder_identity, remove_stale_claims
 from pipeline.storage.manifest import ManifestRow, StepSummary, read_manifest
@@ -36,6 +37,8 @@ class ExtractConfig:
     fps: float | None = None  # resample to this frame rate; None keeps every decoded frame
     quality: int = 95  # JPEG quality (libjpeg scale 1..100)
     allow_truncated: bool = False  # keep videos that decode more than one frame short of their header
+    decoder: Decoder = "decord"  # decord | torchcodec (pipeline.readers.decoders)
+    device: Device = "cpu"  # cpu | cuda: NVDEC, torchcodec only
     workers: int = 1
     backend: str = "local"  # local | dask
     scheduler: str | None = None  # dask scheduler address
@@ -48,6 +51,7 @@ class ExtractConfig:
             raise ValueError(f"quality must be in 1..100, got {self.quality}")
         if self.fps is not None and self.fps <= 0:
             raise ValueError(f"fps must be positive, got {self.fps}")
+        check_choice(self.decoder, self.device)
 
 
 class FrameSettings(NamedTuple):
@@ -58,6 +62,8 @@ class FrameSettings(NamedTuple):
     fps: float | None
     quality: int
     allow_truncated: bool
+    decoder: str  # decord | torchcodec: another FFmpeg build (or NVDEC) may give other pixels
+    device: str  # cpu | cuda
 
 
 class ExtractTask(NamedTuple):
@@ -102,7 +108,7 @@ def extract_video(task: ExtractTask) -> ManifestRow:
     start = time.perf_counter()
     s = task.settings
     try:
-        stream = FrameStream(task.video)
+        stream = FrameStream(task.video, s.decoder, s.device)
         with atomic_dir(task.out) as tmp:
             written = 0
             params = [cv2.IMWRITE_JPEG_QUALITY, s.quality]
@@ -131,13 +137,19 @@ def extract_video(task: ExtractTask) -> ManifestRow:
 
 def _settings_record(config: ExtractConfig, settings: FrameSettings) -> dict:
     import cv2
-    import decord
 
     record = {k: v for k, v in asdict(config).items() if k not in ("root", "videos", "force", "size")}
     record.update(settings._asdict())
     record["size"] = list(settings.size) if settings.size else None
     record["opencv_version"] = cv2.__version__
-    record["decord_version"] = decord.__version__
+    if config.decoder == "torchcodec":
+        from pipeline.readers.decoders import load_torchcodec
+
+        record["torchcodec_version"] = load_torchcodec().version
+    else:
+        import decord
+
+        record["decord_version"] = decord.__version__
     return record
 
 
@@ -151,12 +163,16 @@ def run_extract(config: ExtractConfig, progress: bool = True) -> StepSummary:
     if not videos:
         kinds = ", ".join(f"*{ext}" for ext in VIDEO_EXTENSIONS)
         raise FileNotFoundError(f"no videos ({kinds}) under {source}/<Class>/")
+    check_available(config.decoder, config.device)  # here, once: not as a failed row for every video
     options = ParallelOptions(config.workers, config.backend, config.scheduler, progress)
     settings = FrameSettings(
-        resolved_size(config), config.short_side, config.fps, config.quality, config.allow_truncated
-    )
+        resolved_size(config), config.short_side, config.fps, config.quality, config.allow_truncated,
+        config.decoder, config.device,
+    )  # fmt: skip
     paths.frames.mkdir(parents=True, exist_ok=True)
-    record_settings(paths.frames / SETTINGS_FILE, _settings_record(config, settings), config.force)
+    # Records written before the decoder was a setting all came from decord on the CPU.
+    record = _settings_record(config, settings)
+    record_settings(paths.frames / SETTINGS_FILE, record, config.force, {"decoder": "decord", "device": "cpu"})
     clean_temporaries(paths.frames)
     remove_stale_claims(paths.frames)
     manifest = paths.manifest_csv(STEP)

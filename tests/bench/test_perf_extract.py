@@ -2,10 +2,31 @@
 
 from __future__ import annotations
 
+import re
+
 from click.testing import CliRunner
 from extract_helpers import moving_frames, write_avi
 
 from bench.cli import main
+
+
+def _torchcodec_loads() -> bool:
+    from pipeline.readers.decoders import load_torchcodec
+
+    try:
+        load_torchcodec()
+    except RuntimeError as exc:
+        assert "FFmpeg's shared libraries" in str(exc), exc  # only a missing FFmpeg may leave torchcodec out
+        return False
+    return True
+
+
+def _row(output: str, method: str) -> tuple[int, float]:
+    """(items, items/s) of the table row whose method starts with ``method``."""
+    match = re.search(rf"^\| \w+ \| {re.escape(method)}[^|]* \| \d+ x 1 \| (\d+) frames \| [\d.]+ \| ([\d.]+) \|$",
+                      output, re.MULTILINE)  # fmt: skip
+    assert match, f"no row {method!r} in\n{output}"
+    return int(match.group(1)), float(match.group(2))
 
 
 def test_cli_perf_extract_prints_ratios(tmp_path):
@@ -27,10 +48,18 @@ def test_cli_perf_extract_prints_ratios(tmp_path):
     ]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
-    assert "| extract | ffmpeg CLI" in result.output and "| 14 frames |" in result.output
-    assert result.output.count("| 14 frames |") == 2  # ffmpeg writes as many frames as decode
+    assert _row(result.output, "ffmpeg CLI")[0] == _row(result.output, "ufsn-data extract (decord")[0] == 14
+    assert _row(result.output, "decord (FrameStream")[0] == 14  # ffmpeg writes as many frames as decode
     assert "| 4 pairs |" in result.output
     assert "extract / ffmpeg frames/s:" in result.output and "TV-L1 parallel efficiency on 2 workers:" in result.output
+    if _torchcodec_loads():
+        for method in ("ufsn-data extract --decoder torchcodec", "torchcodec (FrameStream"):
+            frames, rate = _row(result.output, method)
+            assert frames == 14 and rate > 0, method
+        ratios = re.search(r"torchcodec / decord frames/s: extract ([\d.]+)x, decode only ([\d.]+)x", result.output)
+        assert ratios and float(ratios.group(1)) > 0 and float(ratios.group(2)) > 0, result.output
+    else:
+        assert "torchcodec: not measured (--decoder torchcodec needs FFmpeg's shared libraries" in result.output
 
 
 def test_cli_perf_extract_default_videos_are_in_the_data_root(tmp_path):
@@ -45,4 +74,4 @@ def test_cli_perf_extract_default_videos_are_in_the_data_root(tmp_path):
     write_avi(tmp_path / "d" / "videos" / "A" / "v_0.avi", moving_frames(5, 96, 64))
     result = CliRunner().invoke(main, [*base, "--dataset", "d"])
     assert result.exit_code == 0, result.output
-    assert result.output.count("| 5 frames |") == 2
+    assert result.output.count("| 5 frames |") == (5 if _torchcodec_loads() else 3)  # extract x2, ffmpeg, decode x2

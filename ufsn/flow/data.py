@@ -3,7 +3,7 @@
 Works before and after the frames / splits steps: video ids come from ``splits/split<k>.csv`` when it
 exists, else from the dataset's group rule (``pipeline.steps.splits.group_subsets``: split k tests groups
 7k-6..7k, validation = the last 2 train groups) applied to the video names; frames come from
-``frames/<vid>/img_%05d.jpg`` when that folder exists, else the video is decoded with decord.
+``frames/<vid>/img_%05d.jpg`` when that folder exists, else the video is decoded (decord, ``pipeline.api.read_frames``).
 Stage 1 on the synthetic set (a few hundred short clips) fits in memory many times over; for the
 full UCF-101 use ``max_videos`` (a seeded subset) rather than all 9.5k training clips.
 """
@@ -17,7 +17,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from pipeline.api import DatasetPaths, frame_name
+from pipeline.api import DatasetPaths, frame_name, read_frames
 
 _GROUP = re.compile(r"_g(\d+)_c\d+$")
 
@@ -81,10 +81,7 @@ def load_frames(paths: DatasetPaths, video_id: str, videos: dict[str, Path] | No
     videos = videos if videos is not None else list_videos(paths)
     if video_id not in videos:
         raise FileNotFoundError(f"no frames folder {folder} and no video {video_id}.* under {paths.videos}")
-    import decord
-
-    reader = decord.VideoReader(str(videos[video_id]))
-    return reader.get_batch(list(range(len(reader)))).asnumpy()  # (T, H, W, 3) RGB
+    return read_frames(videos[video_id])  # (T, H, W, 3) RGB
 
 
 class PairBank(NamedTuple):

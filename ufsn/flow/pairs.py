@@ -18,7 +18,7 @@ from typing import Literal, NamedTuple
 import numpy as np
 import torch
 
-from pipeline.api import DatasetPaths, FolderReader, ShardReader
+from pipeline.api import DatasetPaths, FolderReader, ShardReader, frame_count, read_frames
 from ufsn.flow.augment import geometric, photometric
 
 FrameSource = Literal["frames", "shards", "videos"]
@@ -64,7 +64,7 @@ class VideoFrames:
                     f"no frames folder, shard entry or video under {paths.videos} for {missing[:3]}"
                 )
             self._videos = {v: found[v] for v in self.video_ids}
-            counts = [_decoded_length(self._videos[v]) for v in self.video_ids]
+            counts = [frame_count(self._videos[v]) for v in self.video_ids]
         self.counts = np.asarray(counts, dtype=np.int64)  # (V,) frames per video
         short = [v for v, n in zip(self.video_ids, counts, strict=True) if n < 2]
         if short:
@@ -74,9 +74,7 @@ class VideoFrames:
         """Frames t and t+1 (0-based) of video ``index``: (H, W, 3) uint8 RGB each."""
         vid = self.video_ids[index]
         if self.source == "videos":
-            import decord
-
-            batch = decord.VideoReader(str(self._videos[vid])).get_batch([t, t + 1]).asnumpy()  # (2, H, W, 3)
+            batch = read_frames(self._videos[vid], [t, t + 1])  # (2, H, W, 3)
             return batch[0], batch[1]
         import cv2
 
@@ -85,12 +83,6 @@ class VideoFrames:
         if first is None or second is None:
             raise ValueError(f"unreadable frame {t + 1} or {t + 2} of {vid} in the {self.source}")
         return first[..., ::-1], second[..., ::-1]
-
-
-def _decoded_length(path: Path) -> int:
-    import decord
-
-    return len(decord.VideoReader(str(path)))
 
 
 def frame_source(paths: DatasetPaths, video_ids: Sequence[str]) -> FrameSource:
