@@ -14,6 +14,7 @@ from bench.commands.figures import figures
 from bench.commands.flow_eval import flow_eval
 from bench.commands.flow_loss_floor import flow_loss_floor
 from bench.commands.perf import perf
+from bench.commands.real_flow import real_flow
 from bench.commands.train import train
 from bench.commands.train_flow import train_flow
 
@@ -30,6 +31,7 @@ def main():
 main.add_command(perf)
 main.add_command(train_flow)
 main.add_command(flow_eval)
+main.add_command(real_flow)
 main.add_command(flow_loss_floor)
 main.add_command(efficiency)
 main.add_command(train)
