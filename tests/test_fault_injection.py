@@ -274,13 +274,19 @@ def _did(stdout: str) -> int:
 
 @pytest.mark.parametrize("step", ["extract", "tvl1"])
 def test_two_concurrent_runs_share_the_videos_and_match_one_run(step, reference, tmp_path, capsys):
-    root = _inputs_of(step, reference, tmp_path / "run")
-    procs = [subprocess.Popen(data_cmd(step, root), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                              env=child_env()) for _ in range(2)]  # fmt: skip
-    outputs = [proc.communicate(timeout=300) for proc in procs]
-    assert [p.returncode for p in procs] == [0, 0], outputs
-    did = [_did(stdout) for stdout, _ in outputs]
     videos = len(_manifest(reference.root, step))
+    # On a loaded machine one run can finish before the other has started, which shows nothing about claims:
+    # such an attempt is still checked for its output, and the pair is started again (up to three times).
+    for attempt in range(3):
+        root = _inputs_of(step, reference, tmp_path / f"run{attempt}")
+        procs = [subprocess.Popen(data_cmd(step, root), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                  env=child_env()) for _ in range(2)]  # fmt: skip
+        outputs = [proc.communicate(timeout=300) for proc in procs]
+        assert [p.returncode for p in procs] == [0, 0], outputs
+        did = [_did(stdout) for stdout, _ in outputs]
+        assert sum(did) <= videos + videos // 10  # claims: never both runs on most videos
+        if min(did) >= 1:
+            break
     with capsys.disabled():
         print(f"\n[concurrent] {step}: the two runs did {did[0]} and {did[1]} of {videos} videos")
     out, ref_out = root / DATASET / OUTPUT[step], reference.root / DATASET / OUTPUT[step]
