@@ -1,4 +1,4 @@
-"""``ufsn-bench``: the experiment command group (each command lives in bench/commands/)."""
+"""``ufsn-bench``: the command group (modules in bench/commands/; the benchmarks in bench/perf/commands/)."""
 
 from __future__ import annotations
 
@@ -7,16 +7,16 @@ import click
 from bench.commands.ablations import ablations
 from bench.commands.all import all_tables
 from bench.commands.compare import compare
-from bench.commands.efficiency import efficiency
 from bench.commands.errors import OneLineErrorGroup
 from bench.commands.evaluate import evaluate
 from bench.commands.figures import figures
 from bench.commands.flow_eval import flow_eval
 from bench.commands.flow_loss_floor import flow_loss_floor
-from bench.commands.perf import perf
 from bench.commands.real_flow import real_flow
 from bench.commands.train import train
 from bench.commands.train_flow import train_flow
+from bench.perf.commands.efficiency import efficiency
+from bench.perf.commands.perf import perf
 
 
 @click.group(cls=OneLineErrorGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from bench.tables import ABLATION_ROWS, COMPARISON_ROWS, FLOW_RUN_OF_METHOD
+from ufsn.errors import InputError
 
 PAIR_ERRORS = "flow_errors_split{split}_{subset}.npz"
 REFERENCE = "ufsn"  # the comparison table's rows are each tested against UF-TSN
@@ -161,7 +162,7 @@ def _epe_row(pair: Comparison, dataset: str, a: list[ItemSource], b: list[ItemSo
             continue
         (ae, ap), (be, bp) = sa.errors, sb.errors
         if ap.shape != bp.shape or not np.array_equal(ap, bp):  # the same pairs have the same valid pixels
-            raise ValueError(f"{dataset} split {split}: {pair.a} and {pair.b} were not evaluated on the same "
+            raise InputError(f"{dataset} split {split}: {pair.a} and {pair.b} were not evaluated on the same "
                              f"flow pairs ({sa.paths[1:]} against {sb.paths[1:]}); rerun flow evaluation")  # fmt: skip
         parts.append((ae, ap, be, bp))
         used.append(split)

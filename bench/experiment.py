@@ -11,11 +11,16 @@ import dataclasses
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from ufsn.config_loader import ConfigError, apply_override, build, read_toml
+from ufsn.choices import check_choices
+from ufsn.config_loader import apply_override, build, read_toml
+from ufsn.errors import ConfigError, MissingInputError
 from ufsn.tsn.streams import StreamConfig
 from ufsn.tsn.train import OptimConfig
+
+TestCrops = Literal["center", "ten"]
+TEST_CROPS: dict[str, int] = {"center": 1, "ten": 10}  # crops per snippet (ufsn.tsn.data.ClipConfig.test_crops)
 
 
 @dataclass(frozen=True)
@@ -26,10 +31,13 @@ class InputConfig:
     flow_pairs: int = 5  # L stacked flow pairs (2L channels); rgbpair snippets hold L+1 frames
     crop: int = 224  # square crop fed to the networks, px
     test_snippets: int = 25  # CoViAR / DMC-Net protocol: 25 uniformly spaced snippets
-    test_crops: str = "center"  # center | ten (10-crop)
-    source: str = "auto"  # shards when built, else frame folders
+    test_crops: TestCrops = "center"  # center crop, or ten (4 corners + centre, each flipped)
+    source: Literal["auto", "shards", "frames"] = "auto"  # auto: shards when built, else frame folders
     workers: int = 2  # DataLoader workers
     max_iters: int = 0  # > 0: stop each epoch after this many batches (smoke tests only)
+
+    def __post_init__(self) -> None:
+        check_choices(self)
 
 
 @dataclass(frozen=True)
@@ -42,8 +50,11 @@ class UFConfig:
     stage3_max_iters: int = 0  # > 0: batches per stage-3 epoch (a fine-tuning budget; 0 = whole epochs)
     unsup_weight: float = 0.1  # lambda: classification loss + lambda x unsupervised flow loss in stage 3
     init_from_tvl1: bool = True  # start stage 2 from the tvl1 temporal classifier when that run exists
-    supervised_flow: str = "auto"  # supflow's network: raft_small | oracle | auto (oracle on synthetic)
+    supervised_flow: Literal["auto", "raft_small", "oracle"] = "auto"  # supflow's network (auto: oracle on synthetic)
     flow_weights: str = ""  # RAFT-small weights path ("" = torchvision cache)
+
+    def __post_init__(self) -> None:
+        check_choices(self)
 
 
 @dataclass(frozen=True)
@@ -65,10 +76,10 @@ class ExperimentConfig:
     def __post_init__(self):
         subsets = ("train", "val", "test")
         if self.test_subset not in subsets or not set(self.train_subsets) <= set(subsets):
-            raise ValueError(f"subsets must be among {', '.join(subsets)}: train_subsets={list(self.train_subsets)}, "
+            raise ConfigError(f"subsets must be among {', '.join(subsets)}: train_subsets={list(self.train_subsets)}, "
                              f"test_subset={self.test_subset!r}")  # fmt: skip
         if self.test_subset in self.train_subsets:
-            raise ValueError(f"test_subset {self.test_subset!r} is also trained on (train_subsets)")
+            raise ConfigError(f"test_subset {self.test_subset!r} is also trained on (train_subsets)")
 
 
 # Set by the method and the split, never by a config: 3 input channels for RGB, 2 x input.flow_pairs for flow.
@@ -105,7 +116,7 @@ def config_path(name_or_path: str) -> Path:
     name = path.name if path.suffix == ".toml" else f"{path.name}.toml"
     packaged = resources.files("bench") / "configs" / name
     if not packaged.is_file():
-        raise FileNotFoundError(f"config {name_or_path!r} is neither a file nor one of bench/configs/*.toml")
+        raise MissingInputError(f"config {name_or_path!r} is neither a file nor one of bench/configs/*.toml")
     return Path(str(packaged))
 
 

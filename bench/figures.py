@@ -10,6 +10,7 @@ import torch
 from bench.runs import CHECKPOINT, load_record, run_dir
 from pipeline.storage.flowcode import dequantize_flow
 from ufsn.flow.viz import flow_to_color
+from ufsn.layout import hwc, unit_rgb
 
 
 def _decode(blob: bytes, flags: int) -> np.ndarray:
@@ -35,8 +36,7 @@ def _tvl1(reader, vid: str) -> np.ndarray:
 
 @torch.no_grad()
 def _net_flow(estimator, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    t = lambda x: torch.from_numpy(x.copy()).permute(2, 0, 1)[None].float() / 255  # noqa: E731  (1, 3, H, W)
-    return estimator(t(a), t(b)).full[0].permute(1, 2, 0).numpy()  # (H, W, 2)
+    return hwc(estimator(unit_rgb(a)[None], unit_rgb(b)[None]).full[0])  # (H, W, 2)
 
 
 def run_estimator(root: Path, dataset: str, name: str):

@@ -1,6 +1,6 @@
 """What a method reads from a dataset folder, checked before any training starts.
 
-Each check raises ``InputError`` with one line that names the missing file (or the split file and
+Each check raises ``MissingInputError`` with one line that names the missing file (or the split file and
 subset) and the command that makes it, so a mistyped root or an unfinished data step costs
 seconds, not a training run that dies at evaluation.
 """
@@ -12,10 +12,7 @@ from pathlib import Path
 
 from pipeline.steps.splits import SUBSETS, SplitRow, read_split
 from pipeline.storage.paths import DatasetPaths
-
-
-class InputError(FileNotFoundError):
-    """An input a command needs is missing or incomplete (the message says which and how to make it)."""
+from ufsn.errors import MissingInputError
 
 
 def _data_command(root: Path, dataset: str, step: str = "all") -> str:
@@ -28,7 +25,7 @@ def require_dataset(root: Path, dataset: str) -> DatasetPaths:
     if not paths.base.is_dir():
         found = sorted(p.name for p in Path(root).iterdir() if p.is_dir()) if Path(root).is_dir() else []
         where = f"{root} holds {', '.join(found)}" if found else f"{root} holds no dataset folders"
-        raise InputError(
+        raise MissingInputError(
             f"no dataset folder {paths.base} ({where}); put the videos in {paths.videos}/<Class>/ and run "
             f"`{_data_command(root, dataset)}`, or pass the right --root"
         )
@@ -41,7 +38,7 @@ def require_split(root: Path, dataset: str, split: int, subsets: Sequence[str]) 
     path = paths.split_csv(split)
     if not path.is_file():
         have = sorted(p.name for p in paths.splits.glob("split*.csv"))
-        raise InputError(
+        raise MissingInputError(
             f"no split file {path} ({'found ' + ', '.join(have) if have else 'no split files'}); "
             f"make the splits with `{_data_command(root, dataset, 'splits')}`"
         )
@@ -49,7 +46,7 @@ def require_split(root: Path, dataset: str, split: int, subsets: Sequence[str]) 
     counts = {s: sum(r.subset == s for r in rows) for s in SUBSETS}
     if sum(counts.get(subset, 0) for subset in subsets) == 0:
         listed = ", ".join(f"{s} {n}" for s, n in counts.items())
-        raise InputError(
+        raise MissingInputError(
             f"{path} has no {'+'.join(subsets)} clips (clips per subset: {listed}); choose another --split, or "
             f"rebuild the splits with `{_data_command(root, dataset, 'splits')}` once the videos are in place"
         )
@@ -63,14 +60,13 @@ def resolve_source(root: Path, dataset: str, requested: str) -> str:
     if requested == "auto":
         requested = "shards" if index.is_file() else "frames"
     if requested == "shards" and not index.is_file():
-        raise InputError(f"no shard index {index}; build the shards with `{_data_command(root, dataset, 'shards')}`")
+        build = _data_command(root, dataset, "shards")
+        raise MissingInputError(f"no shard index {index}; build the shards with `{build}`")
     if requested == "frames" and not paths.frames.is_dir():
-        raise InputError(
+        raise MissingInputError(
             f"neither {index} nor {paths.frames}/ exists; run `{_data_command(root, dataset)}` "
             f"(extract frames, TV-L1, shards, splits)"
         )
-    if requested not in ("shards", "frames"):
-        raise InputError(f"input.source must be auto, shards or frames, got {requested!r}")
     return requested
 
 
@@ -101,7 +97,7 @@ def require_clips(root: Path, dataset: str, source: str, rows: Sequence[SplitRow
         where, command = paths.frames, _data_command(root, dataset, "extract")
     if missing:
         kind = {"rgb": "frames", "flow": "TV-L1 flow", "flow_gt": "ground-truth flow"}[modality]
-        raise InputError(
+        raise MissingInputError(
             f"{len(missing)} of the {len(ids)} {what} clips have no {kind} in {where} (first: {missing[0]}); "
             f"run `{command}`"
         )
@@ -131,4 +127,4 @@ def require_raft_weights(path: str) -> None:
 
     file = raft_weights_file(path)
     if not file.is_file():
-        raise InputError(raft_weights_help(file))
+        raise MissingInputError(raft_weights_help(file))

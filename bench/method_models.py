@@ -10,7 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
+
+from ufsn.choices import check_choices
+from ufsn.errors import ConfigError
+from ufsn.tsn.sampling import Modality
 
 if TYPE_CHECKING:
     from torch import nn
@@ -39,18 +43,25 @@ def embedded_stream(config: ExperimentConfig, classes: int, estimator):
     return EmbeddedFlowStream(estimator, temporal_classifier(config, classes))
 
 
+Stream = Literal["spatial", "temporal"]  # RGB alone | late-fused with the shared spatial run's scores
+FlowSource = Literal["", "tvl1", "gtflow", "supervised", "unsupervised"]  # "" for RGB; gtflow: exact flow, TV-L1 code
+
+
 @dataclass(frozen=True)
 class MethodSpec:
     """What a method's run trains, on which input, with which model."""
 
-    stream: str  # spatial (RGB alone) | temporal (late-fused with the shared spatial run's scores)
-    modality: str  # the run's model input: rgb (frames) | flow (stacked flow code) | rgbpair (frames; flow inside)
+    stream: Stream
+    modality: Modality  # the run's model input
     build: Callable[..., nn.Module]  # (config, classes, flow estimator or None) -> the run's model
     reads: tuple[str, ...]  # what the run reads from the dataset besides the spatial run: rgb, flow (TV-L1), flow_gt
-    flow_source: str = ""  # tvl1 | gtflow (exact flow, TV-L1 code) | supervised | unsupervised ("" for RGB)
+    flow_source: FlowSource = ""  # where the temporal stream's flow comes from
     flow_variant: str = ""  # stage-1 variant whose estimator the stream embeds (run flow-<variant>-split<k>)
     end_to_end: bool = False  # stage 3 after stage 2: estimator and classifier fine-tuned together
     flow_run: str = ""  # the run whose flow EPE the ablation table shows (stage 1's, or flow-tvl1: TV-L1's)
+
+    def __post_init__(self) -> None:
+        check_choices(self)
 
     @property
     def embeds_estimator(self) -> bool:
@@ -86,7 +97,7 @@ METHODS = {
 def method_spec(method: str) -> MethodSpec:
     """The spec of ``method``; the error lists the valid names."""
     if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; valid: {', '.join(METHODS)}")
+        raise ConfigError(f"unknown method {method!r}; valid: {', '.join(METHODS)}")
     return METHODS[method]
 
 
@@ -95,8 +106,6 @@ def supervised_source(config: ExperimentConfig, dataset: str) -> str:
     choice = config.ufsn.supervised_flow
     if choice == "auto":
         return "oracle" if dataset == "synthetic" else "raft_small"
-    if choice not in ("raft_small", "oracle"):
-        raise ValueError(f"ufsn.supervised_flow must be auto, raft_small or oracle, got {choice!r}")
     return choice
 
 

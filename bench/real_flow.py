@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ufsn.errors import ConfigError, MissingInputError
+
 DATASET = "realclips"
 # (source folder in realdata, video id, class, subset): whole clips are held out for the residuals.
 CLIPS = (
@@ -55,7 +57,7 @@ class RealFlowConfig:
     def __post_init__(self) -> None:
         unknown = sorted(set(self.benchmarks) - set(GT_GROUPS))
         if unknown:
-            raise ValueError(f"unknown benchmark {unknown[0]!r}; valid: {', '.join(GT_GROUPS)}")
+            raise ConfigError(f"unknown benchmark {unknown[0]!r}; valid: {', '.join(GT_GROUPS)}")
 
 
 def prepare_clips(config: RealFlowConfig) -> Path:
@@ -68,7 +70,7 @@ def prepare_clips(config: RealFlowConfig) -> Path:
     for folder, vid, cls, _ in CLIPS:
         source = Path(config.realdata) / folder / f"{vid}.avi"
         if not source.is_file():
-            raise FileNotFoundError(f"missing real clip {source}")
+            raise MissingInputError(f"missing real clip {source}")
         target = paths.videos / cls / source.name
         if not target.is_file():
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -140,24 +142,17 @@ def estimators(config: RealFlowConfig, checkpoint: Path) -> dict[str, Callable]:
     return methods
 
 
-def _tensor(rgb: np.ndarray):
-    import torch
-
-    return torch.from_numpy(rgb).permute(2, 0, 1).unsqueeze(0).float() / 255.0  # (1, 3, H, W)
-
-
 def warping_table(methods: dict[str, Callable], pairs: list[tuple[np.ndarray, np.ndarray]]) -> pd.DataFrame:
     """Photometric and census residuals after warping, per method, with 95% bootstrap half-widths over pairs."""
-    import torch
-
     from ufsn.flow.warp_errors import warp_error_sums
     from ufsn.intervals import bootstrap_ratio_interval
+    from ufsn.layout import chw, unit_rgb
 
     rows = []
     for label, flows in methods.items():
         sums = np.array(
             [
-                warp_error_sums(_tensor(a), _tensor(b), torch.from_numpy(f).permute(2, 0, 1)[None])
+                warp_error_sums(unit_rgb(a)[None], unit_rgb(b)[None], chw(f)[None])
                 for (a, b), f in zip(pairs, flows(pairs), strict=True)
             ]
         )  # fmt: skip  (pairs, 4)

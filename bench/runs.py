@@ -17,9 +17,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pipeline.storage.atomic import atomic_write_text, remove_stale_temporaries
+from pipeline.storage.atomic import atomic_write_text, output_dir, remove_stale_temporaries
 from pipeline.storage.paths import DatasetPaths
 from ufsn.checkpoint import CHECKPOINT  # noqa: F401  (the run's checkpoint: one name for ufsn/ and bench/)
+from ufsn.errors import ConfigError, InputError, MissingInputError, OutputExistsError
 
 RECORD = "record.json"
 
@@ -73,7 +74,7 @@ def now_iso() -> str:
 def run_dir(root: Path, dataset: str, name: str) -> Path:
     """Folder of run ``name``; the name must be a single path component."""
     if not name or "/" in name or "\\" in name or name in (".", ".."):
-        raise ValueError(f"invalid run name {name!r}")
+        raise ConfigError(f"invalid run name {name!r}")
     return DatasetPaths(Path(root), dataset).run_dir(name)
 
 
@@ -82,9 +83,9 @@ def prepare_run(root: Path, dataset: str, name: str, *, resume: bool = False, fo
     folder = run_dir(root, dataset, name)
     if folder.exists() and not resume:
         if not force:
-            raise FileExistsError(f"run {folder} exists; use --resume to continue it or --force to replace it")
+            raise OutputExistsError(f"run {folder} exists; use --resume to continue it or --force to replace it")
         shutil.rmtree(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    output_dir(folder)
     # A run killed while saving leaves .checkpoint.pt.tmp-<pid>-* (as large as a checkpoint); never read.
     remove_stale_temporaries(folder)
     return folder
@@ -122,12 +123,12 @@ def load_record(folder: Path) -> RunRecord:
     """Read a run's ``record.json``; raises naming the file when missing or malformed."""
     path = Path(folder) / RECORD
     if not path.is_file():
-        raise FileNotFoundError(f"no run record {path}")
+        raise MissingInputError(f"no run record {path}")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         return RunRecord(**data)
     except (json.JSONDecodeError, TypeError) as exc:
-        raise ValueError(f"malformed run record {path}: {exc}") from exc
+        raise InputError(f"malformed run record {path}: {exc}") from exc
 
 
 def update_record(folder: Path, **changes) -> RunRecord:

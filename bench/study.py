@@ -64,9 +64,10 @@ def missing_runs(opts: StudyOptions, methods: tuple[str, ...]) -> list[tuple[str
 
 
 def require_some_runs(opts: StudyOptions, methods: tuple[str, ...]) -> list[str]:
-    """Under ``--no-train``: raise InputError when a dataset has none of the runs a table needs; else return
+    """Under ``--no-train``: raise MissingInputError when a dataset has none of the runs a table needs; else return
     one line per missing run (left out of the table) with the command that makes it."""
-    from bench.inputs import InputError, require_dataset
+    from bench.inputs import require_dataset
+    from ufsn.errors import MissingInputError
 
     missing = missing_runs(opts, methods)
     lines = []
@@ -74,7 +75,7 @@ def require_some_runs(opts: StudyOptions, methods: tuple[str, ...]) -> list[str]
         paths = require_dataset(opts.root, dataset)
         names = [name for d, name in missing if d == dataset]
         if len(names) == len(methods) * len(opts.splits):
-            raise InputError(
+            raise MissingInputError(
                 f"no run records in {paths.runs} for {', '.join(names)}; train them with "
                 f"`ufsn-bench compare --root {opts.root} --dataset {dataset} --splits "
                 f"{','.join(map(str, opts.splits))}` (without --no-train)"

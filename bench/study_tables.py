@@ -122,7 +122,7 @@ def input_size(dataset: str) -> int:
 
 def efficiency(config, dataset: str, results: Path) -> WrittenTable:
     """Measure every flow source now (``config``: EfficiencyConfig) and write the efficiency table."""
-    from bench.efficiency import efficiency_table
+    from bench.perf.efficiency import efficiency_table
     from bench.tables import write_table
     from ufsn.distributed import on_main
 

@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from bench.experiment import ExperimentConfig, experiment_from_dict, load_experiment, to_dict, with_split
+from bench.experiment import TEST_CROPS, ExperimentConfig, experiment_from_dict, load_experiment, to_dict, with_split
 from bench.inputs import resolve_source
 from bench.method_models import MethodSpec, load_flow_estimator, method_spec, supervised_source
 from bench.runs import CHECKPOINT, RunRecord, git_commit, load_record, now_iso, run_dir, run_folder, write_record
@@ -49,7 +49,7 @@ def _dataset(root, dataset, exp: ExperimentConfig, modality: str, mode: str, tes
     from pipeline.readers.gt_flow import GroundTruthFlowReader
     from ufsn.tsn.data import ClipConfig, split_dataset
 
-    crops = test_crops or (10 if exp.input.test_crops == "ten" else 1)
+    crops = test_crops or TEST_CROPS[exp.input.test_crops]
     clip = ClipConfig(modality=modality, mode=mode, segments=exp.input.segments, new_length=exp.input.flow_pairs,
                       test_snippets=exp.input.test_snippets, test_crops=crops, size=exp.input.crop)  # fmt: skip
     subsets = tuple(exp.train_subsets if mode == "train" else (exp.test_subset,))
@@ -86,10 +86,6 @@ def _estimator(opts: TrainOptions, exp: ExperimentConfig, spec: MethodSpec, devi
     return net, info, loss
 
 
-def _params(*models) -> int:
-    return sum(p.numel() for m in models for p in m.parameters())
-
-
 def train_method(opts: TrainOptions) -> RunRecord:
     """Train ``opts.method`` (and whatever runs it needs), evaluate it and write its run.
 
@@ -98,6 +94,7 @@ def train_method(opts: TrainOptions) -> RunRecord:
     import torch
 
     from ufsn.distributed import agree, init_distributed
+    from ufsn.flow.net import count_parameters
     from ufsn.tsn.stages import train_stream
 
     spec = method_spec(opts.method)
@@ -145,7 +142,7 @@ def train_method(opts: TrainOptions) -> RunRecord:
                          log_csv=folder / "train_log.csv")  # fmt: skip
             batches = {spec.stream: optim.batch_size}
     record = RunRecord(
-        name=name, method=opts.method, dataset=opts.dataset, split=exp.split, params=_params(model),
+        name=name, method=opts.method, dataset=opts.dataset, split=exp.split, params=count_parameters(model),
         config=meta, weights=_weights(model), device=str(ctx.device), seconds=round(time.perf_counter() - start, 1),
         git_commit=git_commit(), created=now_iso(), notes=notes, world_size=ctx.world_size,
         global_batch={stage: batch * ctx.world_size for stage, batch in batches.items()},
@@ -181,7 +178,7 @@ def _uf_config(exp: ExperimentConfig, spec: MethodSpec, loss):
 
 def _preflight(opts: TrainOptions, exp: ExperimentConfig, spec) -> tuple[ExperimentConfig, list[str]]:
     """Check what ``spec`` reads (dataset, split subsets, frames / flow, weights) and cap the DataLoader
-    workers; returns the config to train with and the notes for the record. Raises InputError."""
+    workers; returns the config to train with and the notes for the record. Raises MissingInputError."""
     from bench.inputs import require_clips, require_raft_weights, require_split, resolve_pretraining
     from ufsn.workers import capped_workers, worker_cap_note
 
@@ -276,11 +273,11 @@ def evaluate_run(root: Path, dataset: str, name: str, *, record: RunRecord | Non
 
     folder = run_dir(root, dataset, name)
     if record is None and not (folder / "record.json").is_file():
-        from bench.inputs import InputError
+        from ufsn.errors import MissingInputError
 
         method, _, split = name.rpartition("-split")
         hint = f"--method {method} --split {split}" if method else "--method <method> --name " + name
-        raise InputError(f"no run record {folder / 'record.json'}; train the run with "
+        raise MissingInputError(f"no run record {folder / 'record.json'}; train the run with "
                          f"`ufsn-bench train --root {root} --dataset {dataset} {hint}`")  # fmt: skip
     ctx = init_distributed(device)
     record = record or agree(lambda: load_record(folder))

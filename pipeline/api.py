@@ -13,7 +13,8 @@ from pipeline.readers.folder import FolderReader, count_items
 from pipeline.readers.shard import ShardReader
 from pipeline.readers.video import find_videos
 from pipeline.steps.splits import group_subsets, read_split
-from pipeline.steps.tvl1 import TVL1Params, compute_tvl1
+from pipeline.steps.tvl1.opencv import compute_tvl1
+from pipeline.steps.tvl1.params import TVL1Params
 from pipeline.storage.atomic import atomic_dir, atomic_write_bytes, atomic_write_text, remove_stale_temporaries
 from pipeline.storage.flowcode import DEFAULT_BOUND, code_to_input, quantize_flow
 from pipeline.storage.paths import DatasetPaths, flow_names, frame_name, inside

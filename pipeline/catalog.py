@@ -7,12 +7,14 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 import splits as split_defs
 from pipeline.readers.video import VIDEO_EXTENSIONS
 from pipeline.storage.atomic import is_temporary
 from pipeline.storage.paths import DatasetPaths, require_utf8_name
+from ufsn.choices import check_choices
+from ufsn.errors import InputError, MissingInputError
 
 
 @dataclass(frozen=True)
@@ -20,23 +22,26 @@ class Definition:
     """A dataset's split definition (splits/<dataset>.toml), with its classes resolved."""
 
     dataset: str
-    rule: str  # groups | official | none
+    rule: Literal["groups", "official", "none"]  # test groups by number | official list files | no splits
     classes: tuple[str, ...]  # label order: label = position
     groups: int = 0
     test_groups: tuple[tuple[int, int], ...] = ()  # inclusive group range tested by split k = position + 1
     name_pattern: str | None = None
     aliases: Mapping[str, str] = field(default_factory=dict)  # class token in file names -> class name
-    official: str | None = None  # format of the official lists: ucf101 | hmdb51
-    validation: str = "none"  # groups | fraction | none
+    official: Literal["ucf101", "hmdb51"] | None = None  # format of the official lists
+    validation: Literal["groups", "fraction", "none"] = "none"
     val_fraction: float = 0.1
     splits: int = 0
+
+    def __post_init__(self) -> None:
+        check_choices(self)
 
     def label(self, cls: str) -> int:
         """0-based label of class ``cls``; ValueError for an unknown class."""
         try:
             return self.classes.index(cls)
         except ValueError:
-            raise ValueError(f"unknown class {cls!r} for dataset {self.dataset}") from None
+            raise InputError(f"unknown class {cls!r} for dataset {self.dataset}") from None
 
     def parse_name(self, video_id: str) -> tuple[str, int] | None:
         """(class, group) read from a UCF-style video id, or None when the id has no such structure."""
@@ -51,12 +56,12 @@ class Definition:
 
 def _read_classes_csv(path: Path) -> tuple[str, ...]:
     if not path.is_file():
-        raise ValueError(f"{path}: missing (the class order of this dataset comes from it)")
+        raise InputError(f"{path}: missing (the class order of this dataset comes from it)")
     with path.open(newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     for line, row in enumerate(rows, start=2):
         if row.get("index") != str(line - 2) or not row.get("name"):
-            raise ValueError(f"{path}:{line}: expected index {line - 2} and a class name, got {row}")
+            raise InputError(f"{path}:{line}: expected index {line - 2} and a class name, got {row}")
     return tuple(row["name"] for row in rows)
 
 
@@ -99,7 +104,7 @@ def _from_videos(folder: Path) -> dict[str, VideoEntry]:
                 continue
             require_utf8_name(file)
             if file.stem in entries:
-                raise ValueError(f"{file}: video id {file.stem} also in {entries[file.stem].path}")
+                raise InputError(f"{file}: video id {file.stem} also in {entries[file.stem].path}")
             entries[file.stem] = VideoEntry(file.stem, class_dir.name, file)
     return entries
 
@@ -134,7 +139,7 @@ def discover_videos(paths: DatasetPaths) -> tuple[str, dict[str, VideoEntry]]:
     index_csv = paths.shards / "index.csv"
     if index_csv.is_file():
         return "index", _from_index(index_csv)
-    raise ValueError(f"no videos under {paths.videos}, {paths.frames} or {index_csv}")
+    raise MissingInputError(f"no videos under {paths.videos}, {paths.frames} or {index_csv}")
 
 
 def class_of(definition: Definition, entry: VideoEntry) -> str | None:
@@ -146,8 +151,8 @@ def class_of(definition: Definition, entry: VideoEntry) -> str | None:
     parsed = definition.parse_name(entry.video_id)
     named = parsed[0] if parsed else None
     if entry.cls is not None and named is not None and named != entry.cls:
-        raise ValueError(f"{entry.path or entry.video_id}: in class {entry.cls!r} but its name says {named!r}")
+        raise InputError(f"{entry.path or entry.video_id}: in class {entry.cls!r} but its name says {named!r}")
     cls = entry.cls if entry.cls is not None else named
     if cls is not None and cls not in definition.classes:
-        raise ValueError(f"{entry.path or entry.video_id}: unknown class {cls!r} for dataset {definition.dataset}")
+        raise InputError(f"{entry.path or entry.video_id}: unknown class {cls!r} for dataset {definition.dataset}")
     return cls

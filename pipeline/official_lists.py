@@ -11,6 +11,7 @@ from pathlib import Path, PurePosixPath
 from typing import NamedTuple
 
 from pipeline.storage.paths import inside
+from ufsn.errors import InputError, MissingInputError
 
 
 class ListEntry(NamedTuple):
@@ -26,7 +27,7 @@ def read_lines(path: Path) -> list[tuple[int, str]]:
     """(line number, stripped text) of every non-blank line; BOM and CRLF tolerated."""
     path = Path(path)
     if not path.is_file():
-        raise ValueError(f"{path}: official list file missing")
+        raise MissingInputError(f"{path}: official list file missing")
     text = path.read_bytes().decode("utf-8-sig")
     return [(n, line.strip()) for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
 
@@ -37,7 +38,7 @@ def read_class_ind(path: Path) -> list[str]:
     for line, text in read_lines(path):
         parts = text.split()
         if len(parts) != 2 or parts[0] != str(len(names) + 1):
-            raise ValueError(f"{path}:{line}: expected '<id> <ClassName>' with id {len(names) + 1}, got {text!r}")
+            raise InputError(f"{path}:{line}: expected '<id> <ClassName>' with id {len(names) + 1}, got {text!r}")
         names.append(parts[1])
     return names
 
@@ -46,11 +47,11 @@ def _video_path(path: Path, line: int, relative: str, base: Path, depth: int) ->
     try:
         inside(base, relative)
     except ValueError as exc:
-        raise ValueError(f"{path}:{line}: {exc}") from None
+        raise InputError(f"{path}:{line}: {exc}") from None
     rel = PurePosixPath(relative)
     if len(rel.parts) != depth or not rel.suffix:
         shape = "Class/video.avi" if depth == 2 else "video.avi"
-        raise ValueError(f"{path}:{line}: expected a path like {shape}, got {relative!r}")
+        raise InputError(f"{path}:{line}: expected a path like {shape}, got {relative!r}")
     return rel
 
 
@@ -68,16 +69,16 @@ def read_ucf_list(path: Path, classes: list[str], base: Path, train: bool) -> li
         parts = text.split()
         if len(parts) not in ((2,) if train else (1, 2)):
             expected = "'Class/video.avi <label>'" if train else "'Class/video.avi'"
-            raise ValueError(f"{path}:{line}: expected {expected}, got {text!r}")
+            raise InputError(f"{path}:{line}: expected {expected}, got {text!r}")
         rel = _video_path(path, line, parts[0], base, depth=2)
         cls = rel.parts[0]
         if cls not in classes:
-            raise ValueError(f"{path}:{line}: unknown class {cls!r}")
+            raise InputError(f"{path}:{line}: unknown class {cls!r}")
         if len(parts) == 2:
             if not parts[1].isdigit() or not 1 <= int(parts[1]) <= len(classes):
-                raise ValueError(f"{path}:{line}: label must be 1..{len(classes)}, got {parts[1]!r}")
+                raise InputError(f"{path}:{line}: label must be 1..{len(classes)}, got {parts[1]!r}")
             if classes[int(parts[1]) - 1] != cls:
-                raise ValueError(f"{path}:{line}: label {parts[1]} is {classes[int(parts[1]) - 1]!r}, not {cls!r}")
+                raise InputError(f"{path}:{line}: label {parts[1]} is {classes[int(parts[1]) - 1]!r}, not {cls!r}")
         entries.append(ListEntry(rel.stem, cls, 1 if train else 2, f"{path.name}:{line}"))
     return entries
 
@@ -92,14 +93,14 @@ def read_hmdb_split(folder: Path, split: int, classes: list[str], base: Path) ->
     present = {p.name[: -len(suffix)] for p in folder.glob(f"*{suffix}")}
     unknown = sorted(present - set(classes))
     if unknown:
-        raise ValueError(f"{folder}: split files for unknown classes: {', '.join(unknown)}")
+        raise InputError(f"{folder}: split files for unknown classes: {', '.join(unknown)}")
     entries = []
     for cls in classes:
         path = folder / f"{cls}{suffix}"
         for line, text in read_lines(path):
             parts = text.split()
             if len(parts) != 2 or parts[1] not in ("0", "1", "2"):
-                raise ValueError(f"{path}:{line}: expected '<video>.avi <0|1|2>', got {text!r}")
+                raise InputError(f"{path}:{line}: expected '<video>.avi <0|1|2>', got {text!r}")
             rel = _video_path(path, line, parts[0], base / cls, depth=1)
             entries.append(ListEntry(rel.stem, cls, int(parts[1]), f"{path.name}:{line}"))
     return entries

@@ -14,13 +14,15 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Literal, Protocol
 
 from pipeline.readers.video import VideoError  # no cycle: it imports only storage.paths and readers.decoders
 from pipeline.storage.claim import CONCURRENT_NOTE, Deferred
 from pipeline.storage.manifest import ManifestRow, StepSummary, summarize, write_manifest
+from ufsn.choices import check_choices
+from ufsn.errors import ConfigError
 
-BACKENDS = ("local", "dask")
+Backend = Literal["local", "dask"]  # joblib processes on this machine | a dask cluster
 FLUSH_SECONDS = 2.0  # rewriting the whole CSV per video would be quadratic on UCF-101's 13k videos
 
 
@@ -33,17 +35,16 @@ class ParallelOptions:
     """Where the per-video tasks run."""
 
     workers: int = 1  # local processes (joblib); ignored by the dask backend
-    backend: str = "local"  # local | dask
+    backend: Backend = "local"
     scheduler: str | None = None  # dask scheduler address, e.g. tcp://10.0.0.1:8786
     progress: bool = True  # a bar on stderr (plain periodic lines when it is not a terminal)
 
     def __post_init__(self) -> None:
-        if self.backend not in BACKENDS:
-            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
+        check_choices(self)
         if self.backend == "dask" and not self.scheduler:
-            raise ValueError("the dask backend needs a scheduler address (--scheduler tcp://HOST:PORT)")
+            raise ConfigError("the dask backend needs a scheduler address (--scheduler tcp://HOST:PORT)")
         if self.workers < 1:
-            raise ValueError(f"workers must be at least 1, got {self.workers}")
+            raise ConfigError(f"workers must be at least 1, got {self.workers}")
 
 
 def usable_cpus() -> int:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipeline.api import atomic_write_bytes
+from ufsn.errors import MissingWeightsError, WeightsError
 
 if TYPE_CHECKING:
     import torch
@@ -33,8 +34,8 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
 
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {path}")
+        raise MissingWeightsError(f"checkpoint not found: {path}")
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # truncated or foreign files raise many different types
-        raise ValueError(f"cannot load checkpoint {path}: {exc}") from exc
+        raise WeightsError(f"cannot load checkpoint {path}: {exc}") from exc

@@ -12,9 +12,7 @@ import types
 import typing
 from pathlib import Path
 
-
-class ConfigError(ValueError):
-    """A config file, section or key that cannot be used; the message names all three."""
+from ufsn.errors import ConfigError
 
 
 def read_toml(path: Path) -> dict:
@@ -58,12 +56,14 @@ def _dataclass_of(annotation) -> type | None:
 def build(cls: type, values: dict, *, file: str, section: str = ""):
     """``cls(**values)`` with nested tables built recursively and TOML lists turned into tuples.
 
-    Raises :class:`ConfigError` naming ``file``, the section and the key for an unknown key, a value
-    where a table is expected, or a value the dataclass rejects.
+    Keys named in the class's ``RETIRED_KEYS`` are dropped. Raises :class:`ConfigError` naming ``file``, the
+    section and the key for an unknown key, a value where a table is expected, or a value the dataclass rejects.
     """
     where = f"{file}: [{section}]" if section else f"{file}: top level"
     if not isinstance(values, dict):
         raise ConfigError(f"{where} must be a table of keys, got {values!r}")
+    retired = getattr(cls, "RETIRED_KEYS", ())  # keys that older configs, checkpoints and records may still carry
+    values = {key: value for key, value in values.items() if key not in retired}
     hints = typing.get_type_hints(cls)
     known = [f.name for f in dataclasses.fields(cls)]
     for key in values:

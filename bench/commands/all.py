@@ -19,8 +19,8 @@ def all_tables(root, datasets, splits, config, overrides, no_train, device, no_p
 
     from bench.commands.output import echo, echo_table
     from bench.differences import to_markdown as differences_markdown
-    from bench.efficiency import EfficiencyConfig
     from bench.figures import make_figures
+    from bench.perf.efficiency import EfficiencyConfig
     from bench.study_tables import ablations, comparison, differences, efficiency, input_size, results_folder
     from ufsn.distributed import on_main
 

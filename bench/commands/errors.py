@@ -6,8 +6,11 @@ import os
 
 import click
 
-# Raised by the library for inputs a user can fix (missing files, malformed CSV/TOML, runs that exist).
-USER_ERRORS = (FileNotFoundError, FileExistsError, NotADirectoryError, PermissionError, ValueError)
+from ufsn.errors import NonFiniteLoss, UfsnError
+
+# The project's own errors: inputs, configs and weights a user can fix, and a run that diverged (what and where).
+# Anything else (a ValueError from torch or NumPy, an OSError) is a bug or an environment fault: it keeps its traceback.
+USER_ERRORS = (UfsnError, NonFiniteLoss)
 DEBUG_ENV = "UFSN_DEBUG"  # set to 1 to see the traceback behind a one-line error
 
 

@@ -34,7 +34,8 @@ def parse_overrides(text: str) -> dict[str, object]:
 def loss_rows(flow_cfg, vary: tuple[str, ...]) -> list[tuple[str, object]]:
     """(label, LossConfig) of the config's [loss], its [late_loss] if any, and each --vary of [loss]
     (built by the strict config loader, so a value the LossConfig rejects is a one-line error)."""
-    from ufsn.config_loader import ConfigError, build
+    from ufsn.config_loader import build
+    from ufsn.errors import ConfigError
     from ufsn.flow.losses import LossConfig
 
     rows = [("loss", flow_cfg.loss)]
@@ -91,26 +92,21 @@ def flow_loss_floor(root, dataset, split, config, vary, pairs, init, steps, lr, 
     an actor) and moving (> 1 px) pixels, their mean EPE and their part of the total; zero flow is the
     first row.
     """
+    import numpy as np
     import torch
 
     from bench.stage1 import load_flow_config
     from ufsn.flow.evaluate import PIXEL_GROUPS, split_pairs
     from ufsn.flow.loss_floor import LossFloorConfig, fit_free_flow, group_errors
+    from ufsn.layout import chw, unit_rgb
 
     torch.set_num_threads(threads)
-    try:
-        flow_cfg = load_flow_config(config)
-    except (FileNotFoundError, ValueError) as exc:
-        raise click.ClickException(str(exc)) from exc
+    flow_cfg = load_flow_config(config)  # a missing or malformed config: a one-line error (bench.commands.errors)
     rows = loss_rows(flow_cfg, vary)
     fit = LossFloorConfig(steps=steps, lr=lr, init=init, stride=2**flow_cfg.net.output_level)
-    try:
-        pair_set = split_pairs(Path(root), dataset, split, "test", pairs)
-    except (FileNotFoundError, ValueError) as exc:  # no split / classes / ground truth: the message names the file
-        raise click.ClickException(str(exc)) from exc
-    to_t = lambda arrays: torch.stack([torch.from_numpy(a).permute(2, 0, 1) for a in arrays]).float()  # noqa: E731
-    img1, img2 = to_t(pair_set.img1) / 255.0, to_t(pair_set.img2) / 255.0  # (B, 3, H, W)
-    gt = to_t(pair_set.flow)  # (B, 2, H, W)
+    pair_set = split_pairs(Path(root), dataset, split, "test", pairs)  # no split / ground truth: names the file
+    img1, img2 = unit_rgb(np.stack(pair_set.img1)), unit_rgb(np.stack(pair_set.img2))  # (B, 3, H, W)
+    gt = chw(np.stack(pair_set.flow)).float()  # (B, 2, H, W)
     click.echo(f"{len(pair_set.flow)} test pairs of {dataset} split {split}, field at 1/{fit.stride}, "
                f"{steps} Adam steps at lr {lr} from {init}")  # fmt: skip
     click.echo("| loss | EPE | EPE / zero | background (part) | boundary (part) | moving (part) |")

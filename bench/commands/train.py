@@ -36,16 +36,11 @@ def train(root, dataset, method, split, config, overrides, name, resume, force, 
 
     Under torchrun (e.g. torchrun --nproc-per-node 8 $(which ufsn-bench) train ...) it trains with DDP.
     """
-    from bench.commands.errors import one_line
     from bench.commands.output import echo_record
     from bench.train_method import TrainOptions, train_method
-    from ufsn.tsn.train import NonFiniteLoss
 
     options = TrainOptions(root=root, dataset=dataset, method=method, split=split, config=config or dataset,
                            overrides=tuple(overrides), name=name, resume=resume, force=force, device=device,
                            weights=weights, flow_weights=flow_weights, progress=not no_progress)  # fmt: skip
-    try:
-        record = train_method(options)  # missing inputs: one-line errors (bench.commands.errors)
-    except NonFiniteLoss as exc:  # like train-flow: what diverged and where, no traceback
-        raise click.ClickException(one_line(exc)) from exc
+    record = train_method(options)  # inputs, configs, divergence: one-line errors (bench.commands.errors)
     echo_record(record)  # rank 0 only

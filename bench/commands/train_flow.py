@@ -38,7 +38,7 @@ def train_flow(root, dataset, variant, split, config_path, overrides, steps, max
     from bench.runs import run_dir
     from bench.stage1 import load_flow_config, train_flow_run
     from pipeline.storage.paths import default_root
-    from ufsn.tsn.train import NonFiniteLoss
+    from ufsn.errors import ConfigError
 
     root = root or default_root()
     try:
@@ -46,12 +46,9 @@ def train_flow(root, dataset, variant, split, config_path, overrides, steps, max
             config_path or DEFAULT_CONFIG, tuple(overrides), root=str(root), dataset=dataset, variant=variant,
             split=split, steps=steps, max_minutes=max_minutes,
         )  # fmt: skip
-    except ValueError as exc:
+    except ConfigError as exc:
         raise click.BadParameter(str(exc)) from exc
-    try:
-        record = train_flow_run(cfg, name=name, resume=resume, force=force, progress=not no_progress)
-    except (FileExistsError, NonFiniteLoss) as exc:
-        raise click.ClickException(str(exc)) from exc
+    record = train_flow_run(cfg, name=name, resume=resume, force=force, progress=not no_progress)
     result = record.flow_metrics
     folder = run_dir(root, dataset, record.name)
     name = record.name

@@ -8,6 +8,7 @@ import click
 
 from pipeline.commands.options import dataset_option, force_option, root_option, workers_option
 from pipeline.commands.parallel_options import finish
+from ufsn.errors import ConfigError, UfsnError
 
 
 def _start_index(value: str):
@@ -65,11 +66,11 @@ def adopt(root, dataset, frames_tree, flow_tree, no_flow, start_index, flow_name
             start_index=_start_index(start_index), flow_names=flow_names, bound=bound, link=link, check=check,
             workers=workers, force=force,
         )  # fmt: skip
-    except ValueError as exc:
+    except ConfigError as exc:
         raise click.UsageError(str(exc)) from exc
     try:
         report = run_adopt(config)
-    except (OSError, ValueError, RuntimeError) as exc:
+    except UfsnError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(describe(report, config.bound))
     finish(report.summary)

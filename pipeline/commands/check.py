@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from pipeline.commands.options import dataset_option, official_option, root_option, workers_option
+from ufsn.errors import UfsnError
 
 SHOWN_PER_KIND = 20  # a half-downloaded UCF-101 can miss thousands of listed names
 
@@ -23,7 +24,7 @@ def check(root, dataset, official, workers, no_decode):
     config = CheckConfig(root=root, dataset=dataset, official=official, workers=workers, decode=not no_decode)
     try:
         report = run_check(config)
-    except (OSError, ValueError) as exc:
+    except UfsnError as exc:
         raise click.ClickException(str(exc)) from exc
     for kind in KINDS:
         found = [p for p in report.problems if p.kind == kind]

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from pipeline.commands.options import dataset_option, root_option
+from ufsn.errors import UfsnError
 
 
 @click.command("lists")
@@ -34,7 +35,7 @@ def lists(root, dataset, out, modalities):
 
     try:
         report = run_lists(ListsConfig(root=root, dataset=dataset, out=out, modalities=tuple(modalities)))
-    except (FileNotFoundError, ValueError) as exc:
+    except UfsnError as exc:
         raise click.ClickException(str(exc)) from exc
     for message in report.skipped:
         click.echo(f"skipped: {message}", err=True)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from ufsn.errors import ConfigError, UfsnError
+
 
 def backend_options(func):
     """``--backend local|dask`` and ``--scheduler ADDR``."""
@@ -32,11 +34,11 @@ def run_step(make_config, run) -> None:
     """
     try:
         config = make_config()
-    except ValueError as exc:
+    except ConfigError as exc:
         raise click.UsageError(str(exc)) from exc
     try:
         summary = run(config)
-    except (OSError, ValueError, RuntimeError) as exc:
+    except UfsnError as exc:
         raise click.ClickException(str(exc)) from exc
     finish(summary)
 

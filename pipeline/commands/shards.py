@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from pipeline.commands.options import dataset_option, force_option, parse_bytes, root_option
+from ufsn.errors import UfsnError
 
 
 @click.command("shards")
@@ -24,7 +25,7 @@ def shards(root, dataset, shard_size, force):
     config = ShardsConfig(root=root, dataset=dataset, shard_size=parse_bytes(shard_size), force=force)
     try:
         summary = run_shards(config)
-    except (OSError, ValueError) as exc:
+    except UfsnError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(summary.line())
     if summary.failed:

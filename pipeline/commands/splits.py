@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from pipeline.commands.options import dataset_option, official_option, root_option
+from ufsn.errors import UfsnError
 
 
 @click.command("splits")
@@ -40,7 +41,7 @@ def splits(root, dataset, official, val_groups, val_fraction, seed, allow_missin
     )
     try:
         report = run_splits(config)
-    except ValueError as exc:
+    except UfsnError as exc:
         raise click.ClickException(str(exc)) from exc
     for message in report.differences:
         click.echo(f"difference: {message}", err=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from pipeline.commands.options import parse_size, root_option, workers_option
+from ufsn.errors import ConfigError
 
 
 def _parse_classes(text: str | None) -> tuple[int | None, int | None]:
@@ -66,7 +67,7 @@ def synth(root, preset, classes, groups, clips, frames, size, max_motion, seed, 
     )
     try:
         summary = run_synth(config)
-    except ValueError as exc:
+    except ConfigError as exc:
         raise click.UsageError(str(exc)) from exc
     click.echo(
         f"synthetic dataset: {summary.classes} classes, {summary.videos} videos x {summary.frames_per_video} frames "

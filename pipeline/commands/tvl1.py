@@ -6,6 +6,9 @@ import click
 
 from pipeline.commands.options import dataset_option, force_option, root_option, workers_option
 from pipeline.commands.parallel_options import backend_options, run_step
+from pipeline.steps.tvl1.devices import DEVICES, IMPLS
+from pipeline.steps.tvl1.params import TVL1Params
+from pipeline.steps.tvl1.video import FORMATS
 
 # Defaults below are OpenCV's cv::optflow::DualTVL1OpticalFlow::create defaults (see TVL1Params).
 
@@ -61,7 +64,7 @@ from pipeline.commands.parallel_options import backend_options, run_step
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["jpg", "png"]),
+    type=click.Choice(FORMATS),
     default="jpg",
     show_default=True,
     help="Flow image format (png is lossless).",
@@ -71,14 +74,14 @@ from pipeline.commands.parallel_options import backend_options, run_step
 )
 @click.option(
     "--device",
-    type=click.Choice(["cpu", "cuda"]),
+    type=click.Choice(DEVICES),
     default="cpu",
     show_default=True,
     help="With --impl opencv, cuda needs OpenCV built with CUDA; with --impl torch, a CUDA build of torch.",
 )
 @click.option(
     "--impl",
-    type=click.Choice(["opencv", "torch"]),
+    type=click.Choice(IMPLS),
     default="opencv",
     show_default=True,
     help="opencv: cv2.optflow (cv2.cuda on --device cuda). torch: the same algorithm in PyTorch, "
@@ -109,7 +112,7 @@ def tvl1(root, dataset, bound, fmt, quality, device, impl, batch, compile_, work
 
     A rerun with other settings (parameters, bound, format, device or --impl) is refused unless --force.
     """
-    from pipeline.steps.tvl1 import TVL1Config, TVL1Params, run_tvl1
+    from pipeline.steps.tvl1.step import TVL1Config, run_tvl1  # here: it loads torch (--help stays instant)
 
     run_step(
         lambda: TVL1Config(

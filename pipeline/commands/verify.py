@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from pipeline.commands.options import dataset_option, root_option
+from ufsn.errors import UfsnError
 
 
 @click.command("verify")
@@ -16,7 +17,7 @@ def verify(root, dataset):
 
     try:
         report = run_verify(VerifyConfig(root=root, dataset=dataset))
-    except (OSError, ValueError) as exc:
+    except UfsnError as exc:
         raise click.ClickException(str(exc)) from exc
     for problem in report.problems:
         click.echo(f"bad: {problem.shard} {problem.video_id}: {problem.message}", err=True)

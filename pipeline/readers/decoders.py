@@ -24,6 +24,8 @@ from typing import Literal, NamedTuple, get_args
 
 import numpy as np
 
+from ufsn.errors import ConfigError, InputError, UnavailableError
+
 Decoder = Literal["decord", "torchcodec"]
 Device = Literal["cpu", "cuda"]
 DECODERS: tuple[str, ...] = get_args(Decoder)
@@ -34,11 +36,11 @@ FFMPEG_INSTALL = "apt-get install ffmpeg (Debian/Ubuntu), conda install ffmpeg, 
 def check_choice(decoder: str, device: str) -> None:
     """Raise ``ValueError`` for an unknown decoder or device, or for decord on cuda (its wheel has no GPU decoding)."""
     if decoder not in DECODERS:
-        raise ValueError(f"decoder must be one of {', '.join(DECODERS)}, got {decoder!r}")
+        raise ConfigError(f"decoder must be one of {', '.join(DECODERS)}, got {decoder!r}")
     if device not in DEVICES:
-        raise ValueError(f"device must be one of {', '.join(DEVICES)}, got {device!r}")
+        raise ConfigError(f"device must be one of {', '.join(DEVICES)}, got {device!r}")
     if decoder == "decord" and device == "cuda":
-        raise ValueError("--device cuda needs --decoder torchcodec (NVDEC); decord decodes on the CPU only")
+        raise ConfigError("--device cuda needs --decoder torchcodec (NVDEC); decord decodes on the CPU only")
 
 
 def _first_line(exc: BaseException) -> str:
@@ -64,27 +66,27 @@ class TorchCodec(NamedTuple):
 
 
 def load_torchcodec() -> TorchCodec:
-    """torchcodec with FFmpeg's libraries loaded, or a one-line ``RuntimeError`` saying what to install."""
+    """torchcodec with FFmpeg's libraries loaded, or a one-line :class:`UnavailableError` saying what to install."""
     try:
         import torchcodec
         from torchcodec import _core
         from torchcodec.decoders import VideoDecoder
     except ImportError as exc:
-        raise RuntimeError(
+        raise UnavailableError(
             f"--decoder torchcodec needs the torchcodec package: pip install torchcodec==0.17.0 ({_first_line(exc)})"
         ) from None
     except (RuntimeError, OSError) as exc:  # torchcodec < 0.17 loads FFmpeg when imported
-        raise RuntimeError(_ffmpeg_missing(exc)) from None
+        raise UnavailableError(_ffmpeg_missing(exc)) from None
     ffmpeg = getattr(torchcodec, "ffmpeg_major_version", 0)  # None: 0.17 imported without FFmpeg
     if ffmpeg is None:
         try:
             VideoDecoder(b"")  # retries loading FFmpeg and raises its error, whose first line we quote
         except Exception as exc:
-            raise RuntimeError(_ffmpeg_missing(exc)) from None
+            raise UnavailableError(_ffmpeg_missing(exc)) from None
     version = getattr(torchcodec, "__version__", "unknown")
     next_frame = getattr(_core, "get_next_frame", None)
     if next_frame is None:
-        raise RuntimeError(
+        raise UnavailableError(
             f"torchcodec {version} lacks the sequential cursor (torchcodec._core.get_next_frame) that decodes every "
             "frame of packed-B-frame AVIs; pip install torchcodec==0.17.0"
         )
@@ -100,7 +102,7 @@ def check_available(decoder: str, device: str) -> None:
         import torch
 
         if not torch.cuda.is_available():
-            raise RuntimeError(
+            raise UnavailableError(
                 f"--device cuda: torch {torch.__version__} sees no CUDA device (torch.cuda.is_available() is False; "
                 f"CUDA build: {torch.version.cuda or 'none'}); use --device cpu"
             )
@@ -109,7 +111,7 @@ def check_available(decoder: str, device: str) -> None:
 def open_torchcodec(path: Path, device: str = "cpu"):
     """A torchcodec ``VideoDecoder`` of ``path`` giving (H, W, 3) frames on ``device``, one FFmpeg thread.
 
-    Raises ``RuntimeError`` (one line) when torchcodec or FFmpeg is missing, ``ValueError`` with the path
+    Raises :class:`UnavailableError` (one line) when torchcodec or FFmpeg is missing, :class:`InputError` with the path
     and torchcodec's reason when the file does not open.
     """
     tc = load_torchcodec()
@@ -120,7 +122,7 @@ def open_torchcodec(path: Path, device: str = "cpu"):
             str(path), dimension_order="NHWC", num_ffmpeg_threads=1, device=device, seek_mode="approximate"
         )
     except (RuntimeError, ValueError) as exc:
-        raise ValueError(f"cannot decode {path}: torchcodec: {_first_line(exc)}") from exc
+        raise InputError(f"cannot decode {path}: torchcodec: {_first_line(exc)}") from exc
 
 
 def torchcodec_frames(video) -> Iterator[np.ndarray]:

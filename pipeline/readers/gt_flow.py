@@ -14,6 +14,7 @@ import numpy as np
 
 from pipeline.storage.flowcode import quantize_flow
 from pipeline.storage.paths import DatasetPaths
+from ufsn.errors import InputError, MissingInputError
 
 
 class GroundTruthFlowReader:
@@ -22,7 +23,7 @@ class GroundTruthFlowReader:
     def __init__(self, root: Path, dataset: str):
         self.paths = DatasetPaths(Path(root), dataset)
         if not self.paths.flow_gt.is_dir():
-            raise FileNotFoundError(
+            raise MissingInputError(
                 f"no ground-truth flow in {self.paths.flow_gt}: only the synthetic set has it (ufsn-data synth)"
             )
         self._pairs: dict[str, int] = {}  # per-process cache: one int per video
@@ -37,7 +38,7 @@ class GroundTruthFlowReader:
             with np.load(path) as npz:
                 flow = npz["flow"]  # (T-1, H, W, 2) float16 px
         except (OSError, KeyError, ValueError) as exc:
-            raise ValueError(f"{path}: unreadable ground-truth flow ({exc})") from exc
+            raise InputError(f"{path}: unreadable ground-truth flow ({exc})") from exc
         self._last = (video_id, flow)
         return flow
 

@@ -16,6 +16,7 @@ from typing import NamedTuple
 import numpy as np
 
 from pipeline.storage.paths import inside
+from ufsn.errors import InputError, MissingInputError
 
 INDEX_COLUMNS = ("video_id", "shard", "label", "class", "frames", "flow_pairs")
 FORMAT = "ufsn-shard-1"
@@ -44,18 +45,20 @@ def format_index(rows: list[IndexRow]) -> str:
 def read_index(path: Path) -> list[IndexRow]:
     """Rows of ``index.csv``; a malformed line or a shard path leaving the folder names file and line."""
     path = Path(path)
+    if not path.is_file():
+        raise MissingInputError(f"no shard index {path}; build the shards with `ufsn-data shards`")
     rows = []
     with path.open(newline="", encoding="utf-8") as handle:
         reader = csv.reader(handle)
         header = tuple(next(reader, ()))
         if header != INDEX_COLUMNS:
-            raise ValueError(f"{path}:1: expected columns {','.join(INDEX_COLUMNS)}, got {','.join(header)}")
+            raise InputError(f"{path}:1: expected columns {','.join(INDEX_COLUMNS)}, got {','.join(header)}")
         for line, rec in enumerate(reader, start=2):
             try:
                 inside(path.parent, rec[1])
                 rows.append(IndexRow(rec[0], rec[1], int(rec[2]), rec[3], int(rec[4]), int(rec[5])))
             except (IndexError, ValueError) as exc:
-                raise ValueError(f"{path}:{line}: malformed index row {rec}: {exc}") from None
+                raise InputError(f"{path}:{line}: malformed index row {rec}: {exc}") from None
     return rows
 
 
@@ -117,7 +120,7 @@ class ShardReader:
             except OSError as exc:  # h5py's messages do not always name the file (truncation does not)
                 raise OSError(exc.errno, f"{path}: cannot open shard ({exc}); check with `ufsn-data verify`") from exc
             if handle.attrs.get("format") != FORMAT or not handle.attrs.get("complete", False):
-                raise ValueError(f"{path}: not a complete {FORMAT} file")
+                raise InputError(f"{path}: not a complete {FORMAT} file")
             self._files[shard] = handle
         return handle
 

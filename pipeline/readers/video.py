@@ -27,6 +27,7 @@ import numpy as np
 
 from pipeline.readers.decoders import Decoder, Device, check_choice, open_torchcodec, torchcodec_frames
 from pipeline.storage.paths import require_utf8_name
+from ufsn.errors import ConfigError, InputError, MissingInputError
 
 # The one list of video file extensions (compared lower-case): what extract decodes, what the splits
 # step lists and what stage 1 reads pairs from. decord (FFmpeg) opens every one of them.
@@ -213,7 +214,7 @@ def output_size(width: int, height: int, size: tuple[int, int] | None, short_sid
     neither given keeps the native size.
     """
     if size is not None and short_side is not None:
-        raise ValueError("give either a size WxH or a short side, not both")
+        raise ConfigError("give either a size WxH or a short side, not both")
     if size is not None:
         return size
     if short_side is not None:
@@ -254,7 +255,7 @@ def find_videos(folder: Path) -> list[Path]:
     """Videos under ``folder/<Class>/`` with a known extension, sorted; duplicate ids are an error."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise FileNotFoundError(f"video folder not found: {folder}")
+        raise MissingInputError(f"video folder not found: {folder}")
     found = sorted(
         p
         for p in folder.glob("*/*")
@@ -264,6 +265,6 @@ def find_videos(folder: Path) -> list[Path]:
     for path in found:
         require_utf8_name(path)
         if path.stem in seen:
-            raise ValueError(f"two videos share the id {path.stem!r}: {seen[path.stem]} and {path}")
+            raise InputError(f"two videos share the id {path.stem!r}: {seen[path.stem]} and {path}")
         seen[path.stem] = path
     return found

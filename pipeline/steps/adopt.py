@@ -34,11 +34,12 @@ from pipeline.readers.rawframes import (
     list_folder,
 )
 from pipeline.steps.extract import SETTINGS_FILE as FRAMES_SETTINGS
-from pipeline.steps.tvl1 import SETTINGS_FILE as FLOW_SETTINGS
-from pipeline.storage.atomic import atomic_dir
+from pipeline.steps.tvl1.video import SETTINGS_FILE as FLOW_SETTINGS
+from pipeline.storage.atomic import atomic_dir, output_dir, remove_stale_temporaries
 from pipeline.storage.manifest import ManifestRow, StepSummary, read_manifest
 from pipeline.storage.paths import DatasetPaths, flow_names, frame_name
-from pipeline.storage.resume import clean_temporaries, folder_complete, record_settings
+from pipeline.storage.resume import folder_complete, record_settings
+from ufsn.errors import ConfigError, InputError
 
 STEP = "adopt"
 LinkMode = Literal["auto", "hard", "copy"]
@@ -53,7 +54,7 @@ TOOL = "ufsn-data adopt"
 def _check_choice(name: str, value, choices) -> None:
     allowed = get_args(choices)
     if value not in allowed:
-        raise ValueError(f"{name} must be one of {', '.join(map(str, allowed))}, got {value!r}")
+        raise ConfigError(f"{name} must be one of {', '.join(map(str, allowed))}, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -80,11 +81,11 @@ class AdoptConfig:
         _check_choice("link", self.link, LinkMode)
         _check_choice("check", self.check, CheckMode)
         if self.bound is not None and self.bound <= 0:
-            raise ValueError(f"bound must be positive, got {self.bound}")
+            raise ConfigError(f"bound must be positive, got {self.bound}")
         if self.sample < 1:
-            raise ValueError(f"sample must be at least 1, got {self.sample}")
+            raise ConfigError(f"sample must be at least 1, got {self.sample}")
         if not self.with_flow and self.flow is not None:
-            raise ValueError("a flow tree was given but flow adoption is off")
+            raise ConfigError("a flow tree was given but flow adoption is off")
 
 
 class AdoptRules(NamedTuple):
@@ -291,18 +292,18 @@ def run_adopt(config: AdoptConfig, progress: bool = True) -> AdoptReport:
         flow_folders = None  # a tree of frames only: adopt them, tvl1 computes the flow
     adopt_flow = flow_folders is not None
     if adopt_flow and config.bound is None:
-        raise ValueError(
+        raise InputError(
             f"{flow_tree} holds flow images: give --bound, the px their flow was clipped to "
             "(ufsn, TSN and mmaction2's tools: 20; denseflow's own default: 32)"
         )
     frames_record, flow_record = _records(config, conventions, frames_tree, flow_tree if adopt_flow else None)
-    paths.frames.mkdir(parents=True, exist_ok=True)
+    output_dir(paths.frames)
     record_settings(paths.frames / FRAMES_SETTINGS, frames_record, config.force)
-    clean_temporaries(paths.frames)
+    remove_stale_temporaries(paths.frames)
     if adopt_flow:
-        paths.tvl1.mkdir(parents=True, exist_ok=True)
+        output_dir(paths.tvl1)
         record_settings(paths.tvl1 / FLOW_SETTINGS, flow_record, config.force)
-        clean_temporaries(paths.tvl1)
+        remove_stale_temporaries(paths.tvl1)
     rules = AdoptRules(conventions, config.link, config.check)
     manifest = paths.manifest_csv(STEP)
     previous = read_manifest(manifest)

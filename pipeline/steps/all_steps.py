@@ -8,8 +8,18 @@ from pathlib import Path
 from typing import NamedTuple
 
 from pipeline.frame_size import FrameSize
+from pipeline.parallel import Backend
 from pipeline.readers.decoders import Decoder, Device
+from pipeline.steps.adopt import adopted_from
+from pipeline.steps.extract import SETTINGS_FILE as FRAMES_SETTINGS
+from pipeline.steps.extract import ExtractConfig, run_extract
+from pipeline.steps.shards import ShardsConfig, run_shards
+from pipeline.steps.splits import SplitsConfig, run_splits
+from pipeline.steps.tvl1.step import TVL1Config, run_tvl1
+from pipeline.steps.tvl1.video import SETTINGS_FILE as FLOW_SETTINGS
 from pipeline.storage.paths import DatasetPaths
+from ufsn.choices import check_choices
+from ufsn.errors import UfsnError
 
 STEPS = ("extract", "tvl1", "shards", "splits")
 
@@ -21,7 +31,7 @@ class AllConfig:
     root: Path = Path("data")
     dataset: str = "synthetic"
     workers: int = 1
-    backend: str = "local"  # local | dask (extract, tvl1)
+    backend: Backend = "local"  # extract, tvl1
     scheduler: str | None = None
     force: bool = False  # redo extract, tvl1 and shards from scratch
     shard_size: int = 2**30
@@ -31,8 +41,11 @@ class AllConfig:
     size: FrameSize | None = None  # extract: frame size [default: 340x256 for ucf101/hmdb51]
     short_side: int | None = None  # extract: resize the short side instead
     fps: float | None = None  # extract: resample to this frame rate
-    decoder: Decoder = "decord"  # extract: decord | torchcodec (checked by ExtractConfig)
+    decoder: Decoder = "decord"  # extract: decord | torchcodec
     device: Device = "cpu"  # extract: cpu | cuda (NVDEC, torchcodec only)
+
+    def __post_init__(self) -> None:
+        check_choices(self)
 
 
 class StepResult(NamedTuple):
@@ -63,20 +76,11 @@ def _splits_line(report) -> str:
 
 def _adopted(step: str, paths: DatasetPaths) -> str | None:
     """The tree the step's output was adopted from (extract and tvl1 only), else None."""
-    from pipeline.steps.adopt import adopted_from
-    from pipeline.steps.extract import SETTINGS_FILE as FRAMES_SETTINGS
-    from pipeline.steps.tvl1 import SETTINGS_FILE as FLOW_SETTINGS
-
     settings = {"extract": paths.frames / FRAMES_SETTINGS, "tvl1": paths.tvl1 / FLOW_SETTINGS}.get(step)
     return adopted_from(settings) if settings is not None else None
 
 
 def _run_step(step: str, config: AllConfig, progress: bool) -> StepResult:
-    from pipeline.steps.extract import ExtractConfig, run_extract
-    from pipeline.steps.shards import ShardsConfig, run_shards
-    from pipeline.steps.splits import SplitsConfig, run_splits
-    from pipeline.steps.tvl1 import TVL1Config, run_tvl1
-
     common = {"root": config.root, "dataset": config.dataset}
     adopted = _adopted(step, DatasetPaths(config.root, config.dataset))
     if adopted is not None and not config.force:
@@ -101,13 +105,13 @@ def _run_step(step: str, config: AllConfig, progress: bool) -> StepResult:
 
 
 def run_all(config: AllConfig, progress: bool = True) -> AllReport:
-    """Run the data steps in order; a step that fails (or raises ValueError) ends the run."""
+    """Run the data steps in order; a step that fails (or raises one of the project's errors) ends the run."""
     start = time.perf_counter()
     results: list[StepResult] = []
     for step in STEPS:
         try:
             result = _run_step(step, config, progress)
-        except (ValueError, FileNotFoundError, RuntimeError) as exc:  # RuntimeError: no FFmpeg / no CUDA
+        except UfsnError as exc:  # bad input or config, no FFmpeg / no CUDA; a bug keeps its traceback
             result = StepResult(step, False, f"{step}: {exc}")
         results.append(result)
         if not result.ok:

@@ -18,6 +18,7 @@ from pipeline.catalog import Definition, VideoEntry, class_of, load_definition
 from pipeline.official_lists import ListEntry, read_class_ind, read_hmdb_split, read_ucf_list
 from pipeline.readers.video import VIDEO_EXTENSIONS
 from pipeline.storage.paths import DatasetPaths, require_utf8_name
+from ufsn.errors import InputError
 
 # Published sizes: UCF-101 (Soomro et al., 2012) and HMDB-51 (Kuehne et al., 2011).
 EXPECTED_VIDEOS: dict[str, int] = {"ucf101": 13_320, "hmdb51": 6_766}
@@ -171,7 +172,7 @@ def _official_entries(config: CheckConfig, definition: Definition, paths: Datase
             except ValueError as exc:
                 problems.append(Problem("bad-list", folder, str(exc)))
     else:
-        raise ValueError(f"{definition.dataset} has no official split files to check against")
+        raise InputError(f"{definition.dataset} has no official split files to check against")
     return entries, problems
 
 

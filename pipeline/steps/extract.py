@@ -10,13 +10,15 @@ from pathlib import Path
 from typing import NamedTuple
 
 from pipeline.frame_size import FrameSize
-from pipeline.parallel import ParallelOptions, run_tasks
+from pipeline.parallel import Backend, ParallelOptions, run_tasks
 from pipeline.readers.decoders import Decoder, Device, check_available, check_choice
-from pipeline.storage.atomic import atomic_dir
+from pipeline.storage.atomic import atomic_dir, output_dir, remove_stale_temporaries
 from pipeline.storage.claim import ClaimedStep, folder_identity, remove_stale_claims
 from pipeline.storage.manifest import ManifestRow, StepSummary, read_manifest
 from pipeline.storage.paths import DatasetPaths, frame_name
-from pipeline.storage.resume import clean_temporaries, is_done, record_settings
+from pipeline.storage.resume import is_done, record_settings
+from ufsn.choices import check_choices
+from ufsn.errors import ConfigError, MissingInputError
 
 STEP = "extract"
 # TSN and CoViAR resize UCF-101/HMDB-51 frames to 340x256 (w x h) before cropping 224x224.
@@ -40,17 +42,18 @@ class ExtractConfig:
     decoder: Decoder = "decord"  # decord | torchcodec (pipeline.readers.decoders)
     device: Device = "cpu"  # cpu | cuda: NVDEC, torchcodec only
     workers: int = 1
-    backend: str = "local"  # local | dask
+    backend: Backend = "local"
     scheduler: str | None = None  # dask scheduler address
     force: bool = False  # redo videos that are already done
 
     def __post_init__(self) -> None:
         if (self.size is not None) + (self.short_side is not None) + self.native > 1:
-            raise ValueError("choose one of size, short_side and native")
+            raise ConfigError("choose one of size, short_side and native")
         if not 1 <= self.quality <= 100:
-            raise ValueError(f"quality must be in 1..100, got {self.quality}")
+            raise ConfigError(f"quality must be in 1..100, got {self.quality}")
         if self.fps is not None and self.fps <= 0:
-            raise ValueError(f"fps must be positive, got {self.fps}")
+            raise ConfigError(f"fps must be positive, got {self.fps}")
+        check_choices(self)
         check_choice(self.decoder, self.device)
 
 
@@ -62,8 +65,8 @@ class FrameSettings(NamedTuple):
     fps: float | None
     quality: int
     allow_truncated: bool
-    decoder: str  # decord | torchcodec: another FFmpeg build (or NVDEC) may give other pixels
-    device: str  # cpu | cuda
+    decoder: Decoder  # another FFmpeg build (or NVDEC) may give other pixels
+    device: Device
 
 
 class ExtractTask(NamedTuple):
@@ -162,18 +165,18 @@ def run_extract(config: ExtractConfig, progress: bool = True) -> StepSummary:
     videos = find_videos(source)
     if not videos:
         kinds = ", ".join(f"*{ext}" for ext in VIDEO_EXTENSIONS)
-        raise FileNotFoundError(f"no videos ({kinds}) under {source}/<Class>/")
+        raise MissingInputError(f"no videos ({kinds}) under {source}/<Class>/")
     check_available(config.decoder, config.device)  # here, once: not as a failed row for every video
     options = ParallelOptions(config.workers, config.backend, config.scheduler, progress)
     settings = FrameSettings(
         resolved_size(config), config.short_side, config.fps, config.quality, config.allow_truncated,
         config.decoder, config.device,
     )  # fmt: skip
-    paths.frames.mkdir(parents=True, exist_ok=True)
+    output_dir(paths.frames)
     # Records written before the decoder was a setting all came from decord on the CPU.
     record = _settings_record(config, settings)
     record_settings(paths.frames / SETTINGS_FILE, record, config.force, {"decoder": "decord", "device": "cpu"})
-    clean_temporaries(paths.frames)
+    remove_stale_temporaries(paths.frames)
     remove_stale_claims(paths.frames)
     manifest = paths.manifest_csv(STEP)
     previous = read_manifest(manifest)

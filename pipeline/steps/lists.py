@@ -25,6 +25,7 @@ from pipeline.readers.folder import count_items
 from pipeline.steps.splits import read_split
 from pipeline.storage.atomic import atomic_write_text
 from pipeline.storage.paths import DatasetPaths
+from ufsn.errors import ConfigError, MissingInputError
 
 Modality = Literal["rgb", "flow"]
 MODALITIES: tuple[Modality, ...] = ("rgb", "flow")
@@ -45,7 +46,7 @@ class ListsConfig:
     def __post_init__(self) -> None:
         bad = [m for m in self.modalities if m not in MODALITIES]
         if bad or not self.modalities:
-            raise ValueError(f"modalities must be among {MODALITIES}, got {self.modalities}")
+            raise ConfigError(f"modalities must be among {MODALITIES}, got {self.modalities}")
 
 
 class ListsReport(NamedTuple):
@@ -69,7 +70,7 @@ def _splits(paths: DatasetPaths) -> list[int]:
     found = sorted(int(p.stem.removeprefix("split")) for p in paths.splits.glob("split*.csv")
                    if p.stem.removeprefix("split").isdigit())  # fmt: skip
     if not found:
-        raise FileNotFoundError(f"no split files in {paths.splits}; run `ufsn-data splits` first")
+        raise MissingInputError(f"no split files in {paths.splits}; run `ufsn-data splits` first")
     return found
 
 

@@ -15,6 +15,7 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -24,10 +25,13 @@ import numpy as np
 from pipeline.catalog import Definition, VideoEntry, class_of, discover_videos, load_definition
 from pipeline.readers.folder import count_items
 from pipeline.readers.shard import FORMAT, IndexRow, format_index
-from pipeline.storage.atomic import TMP_MARK, atomic_write_text, remove_stale_temporaries
+from pipeline.steps.extract import SETTINGS_FILE as FRAMES_SETTINGS
+from pipeline.steps.tvl1.video import SETTINGS_FILE as FLOW_SETTINGS
+from pipeline.storage.atomic import TMP_MARK, atomic_write_text, output_dir, remove_stale_temporaries
 from pipeline.storage.flowcode import DEFAULT_BOUND
 from pipeline.storage.manifest import ManifestRow, StepSummary, summarize, write_manifest
 from pipeline.storage.paths import DatasetPaths, flow_names, frame_name
+from ufsn.errors import InputError
 
 STEP = "shards"
 
@@ -66,15 +70,15 @@ def _file_names(paths: DatasetPaths, video_id: str, flow_ext: str) -> tuple[list
     frames = count_items(paths.frame_dir(video_id), "img_")
     pairs = count_items(paths.flow_dir(video_id), "flow_x_")
     if frames == 0:
-        raise ValueError(f"{paths.frame_dir(video_id)}: no frames")
+        raise InputError(f"{paths.frame_dir(video_id)}: no frames")
     rgb = [paths.frame_dir(video_id) / frame_name(i) for i in range(1, frames + 1)]
     flow = [paths.flow_dir(video_id) / name for i in range(1, pairs + 1) for name in flow_names(i, flow_ext)]
     # Gaps first: a frame missing from the middle would otherwise read as a flow count mismatch.
     for path in rgb + flow:
         if not path.is_file():
-            raise ValueError(f"{path}: missing (frames must be numbered 1..N without gaps)")
+            raise InputError(f"{path}: missing (frames must be numbered 1..N without gaps)")
     if pairs != frames - 1:
-        raise ValueError(f"{paths.flow_dir(video_id)}: {pairs} flow pairs for {frames} frames (expected {frames - 1})")
+        raise InputError(f"{paths.flow_dir(video_id)}: {pairs} flow pairs for {frames} frames (expected {frames - 1})")
     return rgb, flow
 
 
@@ -83,10 +87,10 @@ def _video_attrs(definition: Definition, entry: VideoEntry, first_jpeg: bytes, b
 
     cls = class_of(definition, entry)
     if cls is None:
-        raise ValueError(f"{entry.video_id}: class unknown (no class folder under videos/, no class in the name)")
+        raise InputError(f"{entry.video_id}: class unknown (no class folder under videos/, no class in the name)")
     image = cv2.imdecode(np.frombuffer(first_jpeg, np.uint8), cv2.IMREAD_COLOR)
     if image is None:
-        raise ValueError(f"{entry.video_id}: first frame does not decode")
+        raise InputError(f"{entry.video_id}: first frame does not decode")
     fps, size, mtime = 0.0, -1, 0.0
     if entry.path is not None:
         stat = entry.path.stat()
@@ -152,7 +156,7 @@ def shard_rows(path: Path) -> list[IndexRow]:
                 for vid, g in handle["videos"].items()
             ]
     except (OSError, KeyError, ValueError) as exc:
-        raise ValueError(f"{path}: unreadable shard ({exc}); delete it or run with --force") from None
+        raise InputError(f"{path}: unreadable shard ({exc}); delete it or run with --force") from None
 
 
 class _ShardWriter:
@@ -178,43 +182,81 @@ class _ShardWriter:
         os.replace(self.tmp, self.final)
 
 
-def run_shards(config: ShardsConfig, progress: bool = True) -> StepSummary:
-    """Pack every video with frames and flow into shards, keeping finished shards; write index.csv."""
-    from pipeline.progress import progress_bar
+class FlowRecord(NamedTuple):
+    """tvl1's settings record as shards uses it: the text, stored in every shard, and the two values read from it."""
 
-    start = time.perf_counter()
-    paths = DatasetPaths(Path(config.root), config.dataset)
-    definition = load_definition(paths)
-    folder = paths.shards
-    folder.mkdir(parents=True, exist_ok=True)
+    text: str
+    bound: float  # px; the flow images map -bound..bound onto 0..255
+    ext: str  # jpg | png
+
+
+def read_flow_record(path: Path) -> FlowRecord:
+    """The settings record at ``path``, parsed once; without one (or without a key) the tvl1 defaults."""
+    text = _settings(path)
+    record = json.loads(text)
+    return FlowRecord(text, float(record.get("bound", DEFAULT_BOUND)), str(record.get("format", "jpg")))
+
+
+def _prepare_folder(folder: Path, force: bool) -> None:
+    """Create the shards folder, delete dead runs' temporaries, and empty it under ``force``."""
+    output_dir(folder)
     remove_stale_temporaries(folder)
-    if config.force:
+    if force:
         shutil.rmtree(folder)
         folder.mkdir()
-    tvl1_settings = _settings(paths.tvl1 / "tvl1_config.json")
-    bound = float(json.loads(tvl1_settings).get("bound", DEFAULT_BOUND))
-    ext = str(json.loads(tvl1_settings).get("format", "jpg"))
-    root_attrs = {
-        "dataset": config.dataset,
-        "extract_config": _settings(paths.frames / "extract_config.json"),
-        "tvl1_config": tvl1_settings,
-        "flow_bound": bound,
+
+
+def _root_attrs(dataset: str, paths: DatasetPaths, flow: FlowRecord) -> dict:
+    """Attributes of every shard's root: the dataset and the settings its frames and flow were made with."""
+    return {
+        "dataset": dataset,
+        "extract_config": _settings(paths.frames / FRAMES_SETTINGS),
+        "tvl1_config": flow.text,
+        "flow_bound": flow.bound,
     }
+
+
+def _finished_shards(folder: Path) -> tuple[list[Path], list[IndexRow]]:
+    """The complete shards already in ``folder``, in order, and their index rows."""
     finished = sorted(folder.glob("shard-*.h5"))
-    index = [row for path in finished for row in shard_rows(path)]
-    packed = {row.video_id for row in index}
-    _, catalog = discover_videos(paths)
-    todo = sorted(
+    return finished, [row for path in finished for row in shard_rows(path)]
+
+
+def _next_number(finished: list[Path]) -> int:
+    """The number of the next shard: one past the last finished one."""
+    return int(finished[-1].stem.split("-")[1]) + 1 if finished else 0
+
+
+def _unpacked_videos(paths: DatasetPaths, packed: set[str]) -> list[str]:
+    """Frame folders (not temporaries) whose video is in no finished shard, by name."""
+    return sorted(
         p.name for p in paths.frames.iterdir() if p.is_dir() and TMP_MARK not in p.name and p.name not in packed
     )
-    rows = {vid: ManifestRow(vid, "done", r.frames) for vid, r in ((r.video_id, r) for r in index)}
-    number = int(finished[-1].stem.split("-")[1]) + 1 if finished else 0
+
+
+def _pack_videos(
+    todo: list[str],
+    load: Callable[[str], VideoPayload],
+    folder: Path,
+    number: int,
+    root_attrs: dict,
+    shard_size: int,
+    progress: bool,
+) -> tuple[list[IndexRow], dict[str, ManifestRow]]:
+    """Write the videos ``todo`` into new shards numbered from ``number``; a video that fails to load is a failed row.
+
+    A shard is closed once it holds ``shard_size`` bytes; on an error the open one is deleted, never left behind.
+    """
+    from pipeline.progress import progress_bar
+
+    index: list[IndexRow] = []
+    rows: dict[str, ManifestRow] = {}
     writer = None
     try:
         for vid in progress_bar(todo, desc="shards", unit="video", enabled=progress):
             t0 = time.perf_counter()
             try:
-                payload = load_payload(paths, definition, catalog.get(vid, VideoEntry(vid, None, None)), bound, ext)
+                payload = load(vid)
             except (OSError, ValueError) as exc:
                 rows[vid] = ManifestRow(vid, "failed", 0, time.perf_counter() - t0, str(exc))
                 continue
@@ -233,7 +275,7 @@ def run_shards(config: ShardsConfig, progress: bool = True) -> StepSummary:
                 )
             )
             rows[vid] = ManifestRow(vid, "done", len(payload.rgb), time.perf_counter() - t0)
-            if writer.bytes >= config.shard_size:
+            if writer.bytes >= shard_size:
                 writer.finish()
                 writer, number = None, number + 1
         if writer is not None:
@@ -242,7 +284,31 @@ def run_shards(config: ShardsConfig, progress: bool = True) -> StepSummary:
         if writer is not None and writer.handle.id.valid:
             writer.handle.close()
             writer.tmp.unlink(missing_ok=True)
-    atomic_write_text(folder / "index.csv", format_index(sorted(index, key=lambda r: r.video_id)))
+    return index, rows
+
+
+def run_shards(config: ShardsConfig, progress: bool = True) -> StepSummary:
+    """Pack every video with frames and flow into shards, keeping finished shards; write index.csv."""
+    start = time.perf_counter()
+    paths = DatasetPaths(Path(config.root), config.dataset)
+    definition = load_definition(paths)
+    folder = paths.shards
+    _prepare_folder(folder, config.force)
+    flow = read_flow_record(paths.tvl1 / FLOW_SETTINGS)
+    root_attrs = _root_attrs(config.dataset, paths, flow)
+    finished, index = _finished_shards(folder)
+    kept = {row.video_id: ManifestRow(row.video_id, "done", row.frames) for row in index}
+    _, catalog = discover_videos(paths)
+    todo = _unpacked_videos(paths, set(kept))
+
+    def load(vid: str) -> VideoPayload:
+        return load_payload(paths, definition, catalog.get(vid, VideoEntry(vid, None, None)), flow.bound, flow.ext)
+
+    new_index, new_rows = _pack_videos(
+        todo, load, folder, _next_number(finished), root_attrs, config.shard_size, progress
+    )
+    rows = {**kept, **new_rows}
+    atomic_write_text(folder / "index.csv", format_index(sorted(index + new_index, key=lambda r: r.video_id)))
     write_manifest(paths.manifest_csv(STEP), rows)
     counts = summarize(rows)
     return StepSummary(

@@ -21,6 +21,7 @@ from pipeline.catalog import Definition, VideoEntry, class_of, discover_videos, 
 from pipeline.official_lists import ListEntry, read_class_ind, read_hmdb_split, read_ucf_list
 from pipeline.storage.atomic import atomic_write_text
 from pipeline.storage.paths import DatasetPaths
+from ufsn.errors import ConfigError, InputError
 
 SUBSETS = ("train", "val", "test")
 COLUMNS = ("video_id", "label", "class", "subset")
@@ -64,11 +65,11 @@ class SplitsReport(NamedTuple):
 def group_subsets(definition: Definition, split: int, val_groups: int) -> dict[int, str]:
     """Subset of every group 1..G in ``split``: its test range, the last ``val_groups`` train groups as val."""
     if not 1 <= split <= len(definition.test_groups):
-        raise ValueError(f"{definition.dataset} has splits 1..{len(definition.test_groups)}, not {split}")
+        raise ConfigError(f"{definition.dataset} has splits 1..{len(definition.test_groups)}, not {split}")
     first, last = definition.test_groups[split - 1]
     train = [g for g in range(1, definition.groups + 1) if not first <= g <= last]
     if not 0 <= val_groups < len(train):
-        raise ValueError(f"--val-groups must be 0..{len(train) - 1}, got {val_groups}")
+        raise ConfigError(f"--val-groups must be 0..{len(train) - 1}, got {val_groups}")
     val = set(train[len(train) - val_groups :])
     return {
         g: "test" if first <= g <= last else "val" if g in val else "train" for g in range(1, definition.groups + 1)
@@ -83,9 +84,9 @@ def rule_split(definition: Definition, split: int, entries: dict[str, VideoEntry
         parsed = definition.parse_name(video_id)
         cls = class_of(definition, entry)
         if parsed is None or cls is None:
-            raise ValueError(f"{entry.path or video_id}: name does not match {definition.name_pattern}")
+            raise InputError(f"{entry.path or video_id}: name does not match {definition.name_pattern}")
         if parsed[1] not in subsets:
-            raise ValueError(f"{entry.path or video_id}: group {parsed[1]} outside 1..{definition.groups}")
+            raise InputError(f"{entry.path or video_id}: group {parsed[1]} outside 1..{definition.groups}")
         rows.append(SplitRow(video_id, definition.label(cls), cls, subsets[parsed[1]]))
     return sorted(rows, key=lambda r: (r.label, r.video_id))
 
@@ -157,10 +158,10 @@ def read_split(path: Path, subsets: tuple[str, ...] = SUBSETS) -> list[SplitRow]
         reader = csv.reader(handle)
         header = tuple(next(reader, ()))
         if header != COLUMNS:
-            raise ValueError(f"{path}:1: expected columns {','.join(COLUMNS)}, got {','.join(header)}")
+            raise InputError(f"{path}:1: expected columns {','.join(COLUMNS)}, got {','.join(header)}")
         for line, rec in enumerate(reader, start=2):
             if len(rec) != 4 or not rec[1].isdigit() or rec[3] not in SUBSETS or not rec[0]:
-                raise ValueError(f"{path}:{line}: malformed split row {rec}")
+                raise InputError(f"{path}:{line}: malformed split row {rec}")
             if rec[3] in subsets:
                 rows.append(SplitRow(rec[0], int(rec[1]), rec[2], rec[3]))
     return rows
@@ -196,9 +197,9 @@ def run_splits(config: SplitsConfig) -> SplitsReport:
     paths = DatasetPaths(Path(config.root), config.dataset)
     definition = load_definition(paths)
     if definition.rule == "none":
-        raise ValueError(f"no split definition for dataset {config.dataset!r}")
+        raise ConfigError(f"no split definition for dataset {config.dataset!r}")
     if definition.rule == "official" and config.official is None:
-        raise ValueError(f"{config.dataset} splits are defined by its official files: pass --official DIR")
+        raise ConfigError(f"{config.dataset} splits are defined by its official files: pass --official DIR")
     source, entries = discover_videos(paths)
     differences: list[str] = []
     missing: list[str] = []

@@ -10,7 +10,19 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from ufsn.errors import OutputError
+
 TMP_MARK = ".tmp-"
+
+
+def output_dir(path: Path) -> Path:
+    """Make the folder a step writes into (and its parents); one that cannot be made is an :class:`OutputError`
+    naming it and what the OS said (``File exists`` for a file in its place, ``Not a directory`` above it)."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot make the output folder {path}: {exc.strerror or exc}") from exc
+    return path
 
 
 def is_temporary(path: Path) -> bool:

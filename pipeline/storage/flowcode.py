@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from ufsn.errors import ConfigError
+
 DEFAULT_BOUND = 20.0  # px; denseflow's default is 32 and dense_flow's 15 - both differ from TSN's 20
 
 
 def code_scale(bound: float) -> float:
     """Code steps per pixel: 255 / (2 * bound)."""
     if bound <= 0:
-        raise ValueError(f"bound must be positive, got {bound}")
+        raise ConfigError(f"bound must be positive, got {bound}")
     return 255.0 / (2.0 * bound)
 
 

@@ -6,12 +6,15 @@ import csv
 import io
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
+from typing import Literal, NamedTuple, get_args
 
 from pipeline.storage.atomic import atomic_write_text
+from ufsn.choices import check_choices
+from ufsn.errors import InputError
 
 COLUMNS = ("video_id", "status", "frames", "seconds", "error")
-STATUSES = ("done", "failed", "skipped")
+Status = Literal["done", "failed", "skipped"]
+STATUSES: tuple[str, ...] = get_args(Status)
 
 
 @dataclass(frozen=True)
@@ -19,14 +22,13 @@ class ManifestRow:
     """The outcome of one step on one video."""
 
     video_id: str
-    status: str  # done | failed | skipped
+    status: Status
     frames: int = 0
     seconds: float = 0.0
     error: str = ""
 
     def __post_init__(self) -> None:
-        if self.status not in STATUSES:
-            raise ValueError(f"status must be one of {STATUSES}, got {self.status!r}")
+        check_choices(self)
 
 
 def read_manifest(path: Path) -> dict[str, ManifestRow]:
@@ -38,7 +40,7 @@ def read_manifest(path: Path) -> dict[str, ManifestRow]:
     with path.open(newline="", encoding="utf-8") as handle:
         reader = csv.DictReader(handle)
         if tuple(reader.fieldnames or ()) != COLUMNS:
-            raise ValueError(f"{path}: expected columns {','.join(COLUMNS)}, got {reader.fieldnames}")
+            raise InputError(f"{path}: expected columns {','.join(COLUMNS)}, got {reader.fieldnames}")
         for line, rec in enumerate(reader, start=2):
             try:
                 rows[rec["video_id"]] = ManifestRow(
@@ -49,7 +51,7 @@ def read_manifest(path: Path) -> dict[str, ManifestRow]:
                     error=rec["error"] or "",
                 )
             except (TypeError, ValueError) as exc:
-                raise ValueError(f"{path}:{line}: {exc}") from exc
+                raise InputError(f"{path}:{line}: {exc}") from exc
     return rows
 
 

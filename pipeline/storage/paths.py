@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from ufsn.errors import InputError
+
 DATA_ENV = "UFSN_DATA"
 
 
@@ -23,11 +25,11 @@ def inside(base: Path, relative: str | os.PathLike) -> Path:
     """
     rel = Path(relative)
     if rel.is_absolute():
-        raise ValueError(f"absolute path not allowed here: {relative!s}")
+        raise InputError(f"absolute path not allowed here: {relative!s}")
     base_resolved = base.resolve()
     joined = (base_resolved / rel).resolve()
     if joined != base_resolved and base_resolved not in joined.parents:
-        raise ValueError(f"path escapes {base}: {relative!s}")
+        raise InputError(f"path escapes {base}: {relative!s}")
     return base / rel
 
 
@@ -46,7 +48,7 @@ def require_utf8_name(path: Path) -> None:
     try:
         os.fsencode(path).decode("utf-8")
     except UnicodeDecodeError:
-        raise ValueError(f"{printable(path)}: file name is not valid UTF-8; rename the file") from None
+        raise InputError(f"{printable(path)}: file name is not valid UTF-8; rename the file") from None
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,9 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from pipeline.storage.atomic import atomic_write_text, remove_stale_temporaries
+from pipeline.storage.atomic import atomic_write_text
 from pipeline.storage.manifest import ManifestRow
+from ufsn.errors import InputError
 
 
 def folder_complete(folder: Path, count: int, names: Callable[[int], tuple[str, ...]]) -> bool:
@@ -24,11 +25,6 @@ def is_done(row: ManifestRow | None, folder: Path, names: Callable[[int], tuple[
     return row is not None and row.status == "done" and folder_complete(folder, row.frames, names)
 
 
-def clean_temporaries(folder: Path) -> int:
-    """Delete temporaries in ``folder`` whose writer is dead (including zombies); return how many."""
-    return remove_stale_temporaries(folder)
-
-
 def record_settings(path: Path, settings: dict, force: bool, assumed: dict | None = None) -> None:
     """Write the resolved settings of a step as JSON at ``path``.
 
@@ -41,12 +37,12 @@ def record_settings(path: Path, settings: dict, force: bool, assumed: dict | Non
         try:
             old = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
-            raise ValueError(f"{path}: unreadable settings record ({exc}); use --force to redo all") from exc
+            raise InputError(f"{path}: unreadable settings record ({exc}); use --force to redo all") from exc
         old = {**(assumed or {}), **old}
         differ = sorted(k for k in set(old) | set(settings) if old.get(k) != settings.get(k) and k not in VOLATILE)
         if differ:
             details = ", ".join(f"{k}: {old.get(k)!r} -> {settings.get(k)!r}" for k in differ)
-            raise ValueError(f"{path.parent} was made with other settings ({details}); use --force to redo all")
+            raise InputError(f"{path.parent} was made with other settings ({details}); use --force to redo all")
     atomic_write_text(path, text)
 
 

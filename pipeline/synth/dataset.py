@@ -12,10 +12,11 @@ from typing import NamedTuple
 
 import numpy as np
 
-from pipeline.storage.atomic import atomic_write_bytes, atomic_write_text, remove_stale_temporaries
+from pipeline.storage.atomic import atomic_write_bytes, atomic_write_text, output_dir, remove_stale_temporaries
 from pipeline.storage.paths import DatasetPaths
 from pipeline.synth.sample import sample_scene
 from pipeline.synth.scene import MOTIONS, camel, family, pair_flow, render
+from ufsn.errors import ConfigError
 
 DATASET = "synthetic"
 FPS = 25
@@ -52,7 +53,7 @@ PRESETS: dict[str, SynthConfig] = {
 def preset(name: str, **overrides) -> SynthConfig:
     """The preset ``name`` with ``overrides`` (None values ignored) applied."""
     if name not in PRESETS:
-        raise ValueError(f"unknown preset {name!r}; valid: {', '.join(PRESETS)}")
+        raise ConfigError(f"unknown preset {name!r}; valid: {', '.join(PRESETS)}")
     return replace(PRESETS[name], **{k: v for k, v in overrides.items() if v is not None})
 
 
@@ -66,9 +67,9 @@ class SynthClass(NamedTuple):
 def class_table(families: int, motions: int) -> list[SynthClass]:
     """Classes = families x motions; family f uses motions rotated by f*motions through MOTIONS."""
     if motions > len(MOTIONS):
-        raise ValueError(f"at most {len(MOTIONS)} motions per family, asked for {motions}")
+        raise ConfigError(f"at most {len(MOTIONS)} motions per family, asked for {motions}")
     if families < 1 or motions < 1:
-        raise ValueError("need at least one family and one motion")
+        raise ConfigError("need at least one family and one motion")
     classes = []
     for f in range(families):
         fam = family(f)
@@ -168,13 +169,13 @@ def run_synth(config: SynthConfig, progress: bool = True) -> SynthSummary:
     from pipeline.progress import progress_bar
 
     if config.groups < 1 or config.groups > 99 or config.clips < 1 or config.clips > 99:
-        raise ValueError("groups and clips must be between 1 and 99")
+        raise ConfigError("groups and clips must be between 1 and 99")
     if config.frames < 2:
-        raise ValueError(f"frames must be at least 2 (a flow pair), got {config.frames}")
+        raise ConfigError(f"frames must be at least 2 (a flow pair), got {config.frames}")
     start = time.perf_counter()
     paths = DatasetPaths(config.root, DATASET)
     classes = class_table(config.families, config.motions)
-    paths.base.mkdir(parents=True, exist_ok=True)
+    output_dir(paths.base)
     atomic_write_text(paths.classes_csv, _classes_csv(classes))
     for folder in [paths.flow_gt, *(paths.videos / c.name for c in classes)]:
         remove_stale_temporaries(folder)

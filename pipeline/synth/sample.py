@@ -12,6 +12,7 @@ import math
 import numpy as np
 
 from pipeline.synth.scene import LOG_SCALE_RANGE, MAX_EXTENT, OSCILLATION_PERIOD, Family, ObjectTrack, Scene
+from ufsn.errors import ConfigError
 
 MIN_SPEED = 1.0  # px/frame: slower actors are below TV-L1's JPEG code step (0.16 px) for most pixels
 CAMERA_SPEED = 0.5  # px/frame, largest camera pan: a nuisance that must not swamp the actors' motion
@@ -56,9 +57,9 @@ def _track(
         amp = speed * OSCILLATION_PERIOD / (2 * math.pi)  # peak speed = amp * 2pi / period
         osc_amp = np.array([amp, 0.0]) if motion == "oscillate_h" else np.array([0.0, amp])
     else:
-        raise ValueError(f"unknown motion {motion!r}")
+        raise ConfigError(f"unknown motion {motion!r}")
     if ext * MAX_EXTENT >= min(width, height) / 2:
-        raise ValueError(f"actors of radius {radius:.1f} px do not fit the frame-sized torus of {width}x{height}")
+        raise ConfigError(f"actors of radius {radius:.1f} px do not fit the frame-sized torus of {width}x{height}")
     c0 = np.array([rng.uniform(0, width), rng.uniform(0, height)])  # uniform on the torus, so at every time
     return ObjectTrack(
         shape=shape,

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ufsn.errors import ConfigError
+
 # Flip-invariant motion classes: TSN's horizontal-flip augmentation maps left<->right and
 # clockwise<->anticlockwise onto each other, so those senses are drawn at random inside one
 # class instead of being separate classes.
@@ -62,7 +64,7 @@ class Family:
 def family(index: int) -> Family:
     """The ``index``-th appearance family."""
     if not 0 <= index < len(SHAPES):
-        raise ValueError(f"at most {len(SHAPES)} appearance families, asked for index {index}")
+        raise ConfigError(f"at most {len(SHAPES)} appearance families, asked for index {index}")
     shape, texture = SHAPES[index], TEXTURES[index]
     name = shape.capitalize() + texture.capitalize()
     return Family(name=name, shape=shape, texture=texture, palette=PALETTES[index])
@@ -143,7 +145,7 @@ def _signed_distance(shape: str, u: np.ndarray, v: np.ndarray) -> np.ndarray:
         return np.maximum(b, 0.866 * a + 0.5 * b) - 0.9
     if shape == "ellipse":
         return np.hypot(u / 1.15, v / 0.7) - 1.0
-    raise ValueError(f"unknown shape {shape!r}; valid: {', '.join(SHAPES)}")
+    raise ConfigError(f"unknown shape {shape!r}; valid: {', '.join(SHAPES)}")
 
 
 def _texture(kind: str, u: np.ndarray, v: np.ndarray, freq: float, phase: float) -> np.ndarray:
@@ -166,7 +168,7 @@ def _texture(kind: str, u: np.ndarray, v: np.ndarray, freq: float, phase: float)
     elif kind == "rings":
         s = np.cos(w * np.hypot(u - 0.35, v) + phase)
     else:
-        raise ValueError(f"unknown texture {kind!r}; valid: {', '.join(TEXTURES)}")
+        raise ConfigError(f"unknown texture {kind!r}; valid: {', '.join(TEXTURES)}")
     return np.clip(0.5 + 0.5 * s, 0.0, 1.0)
 
 

@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 from bench.cli import main
 from bench.runs import RunRecord, write_record
+from ufsn.errors import ConfigError
 
 
 def _run(args, env=None):
@@ -196,3 +197,17 @@ def test_a_failed_train_flow_start_leaves_no_run_folder(root):
         frame.write_bytes(data)
     again = _run(args)  # so the next try starts without --resume
     assert again.exit_code == 0, again.output
+
+
+def test_an_error_that_is_not_the_users_keeps_its_traceback(root, monkeypatch):
+    import bench.train_method
+
+    def bug(options):
+        raise ValueError("mat1 and mat2 shapes cannot be multiplied")  # what torch raises for a bug of ours
+
+    monkeypatch.setattr(bench.train_method, "train_method", bug)
+    result = _train(root)
+    assert isinstance(result.exception, ValueError) and "mat1" in str(result.exception)  # not "Error: <line>"
+    monkeypatch.setattr(bench.train_method, "train_method", lambda options: (_ for _ in ()).throw(
+        ConfigError("tiny.toml: [input] test_crops = 'tne'")))  # fmt: skip
+    _one_line_error(_train(root), "tiny.toml: [input] test_crops = 'tne'")

@@ -8,7 +8,7 @@ import shutil
 import pandas as pd
 from click.testing import CliRunner
 
-from bench.efficiency import UF_VARIANTS, EfficiencyConfig, study_estimators
+from bench.perf.efficiency import UF_VARIANTS, EfficiencyConfig, study_estimators
 from bench.stage1 import load_flow_config
 from ufsn.flow.net import FlowNet, FlowNetConfig, count_parameters
 from ufsn.flow.variants import VARIANTS

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from bench.efficiency import sample_pairs
+from bench.perf.efficiency import sample_pairs
 from pipeline.synth.dataset import class_table, preset
 
 

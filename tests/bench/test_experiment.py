@@ -3,7 +3,8 @@
 import pytest
 
 from bench.experiment import experiment_from_dict, load_experiment, to_dict
-from ufsn.config_loader import ConfigError, apply_override
+from ufsn.config_loader import apply_override
+from ufsn.errors import ConfigError
 
 
 @pytest.mark.parametrize("name", ["synthetic", "ucf101", "hmdb51", "tiny"])

@@ -23,6 +23,7 @@ from bench.method_models import METHODS, embedded_stream, spatial_stream, tempor
 from bench.runs import load_record
 from bench.stage1 import load_flow_config
 from ufsn.flow.net import FlowNet, FlowNetConfig
+from ufsn.flow.variants import VARIANTS
 
 TESTS = Path(__file__).resolve().parents[1]
 DDP_CHECK = TESTS / "scripts" / "ddp_train_check.py"
@@ -45,9 +46,8 @@ def _model(method: str, exp):
 
         estimator = RaftEstimator(raft_small(weights=None), updates=2)
         return embedded_stream(exp, 4, estimator), torch.rand(1, 1, 4, 3, 128, 128)  # RAFT needs >= 128 px
-    variant = {"ufsn": {}, "ufsn-nms": {"multi_scale": False}, "ufsn-nocv-nms": {"multi_scale": False,
-               "cost_volume": False}}[method]  # fmt: skip
-    net = FlowNet(FlowNetConfig(channels=(8, 12, 16, 24), decoder_widths=(16, 8), context=False, **variant))
+    switches = VARIANTS[METHODS[method].flow_variant].net  # the stage-1 variant the method embeds
+    net = FlowNet(FlowNetConfig(channels=(8, 12, 16, 24), decoder_widths=(16, 8), context=False, **switches))
     return embedded_stream(exp, 4, net), torch.rand(2, 3, 4, 3, 48, 48)  # (B, K, L+1, 3, H, W)
 
 
@@ -131,7 +131,7 @@ def test_train_and_evaluate_cli_ufsn(tiny_prepared, tmp_path):
     assert sorted(p.name for p in runs.iterdir()) == ["flow-full-split1", "rgb-split1", "ufsn-split1"]
     record = load_record(runs / "ufsn-split1")
     assert list(record.__dict__) == RECORD_KEYS
-    assert 0 <= record.metrics["top1"] <= 1 and record.flow_metrics["flow_run"] == "flow-full-split1"
+    assert record.flow_metrics["flow_run"] == "flow-full-split1"
     assert record.weights == "random" and record.config["flow_net"]["cost_volume"] is True
     stage3_loss = record.config["stage3_loss"]  # the stage-1 run's [loss], not LossConfig()'s defaults
     assert (stage3_loss["robust_q"], stage3_loss["w_smooth"]) == (1.0, 2.0)
@@ -140,6 +140,8 @@ def test_train_and_evaluate_cli_ufsn(tiny_prepared, tmp_path):
     with np.load(runs / "ufsn-split1" / "scores.npz") as scores:
         assert scores["fused"].shape == (28, 4) and scores["spatial"].shape == (28, 4)  # 7 test groups x 4 classes
         assert len(set(scores["video_ids"])) == 28
+        top1 = float(np.mean(scores["fused"].argmax(1) == scores["labels"]))  # recomputed from the saved scores
+    assert record.metrics["top1"] == pytest.approx(top1)
     header, row = (runs / "ufsn-split1" / "train_log_stage3.csv").read_text().splitlines()[:2]
     assert float(dict(zip(header.split(","), row.split(","), strict=True))["estimator_grad_norm"]) > 0
     evaluated = runner.invoke(main, ["evaluate", "--root", str(root), "--dataset", "synthetic", "--run", "ufsn-split1",

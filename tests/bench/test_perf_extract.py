@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+from typing import NamedTuple
 
+import pytest
 from click.testing import CliRunner
 from extract_helpers import moving_frames, write_avi
 
@@ -21,12 +23,36 @@ def _torchcodec_loads() -> bool:
     return True
 
 
-def _row(output: str, method: str) -> tuple[int, float]:
-    """(items, items/s) of the table row whose method starts with ``method``."""
-    match = re.search(rf"^\| \w+ \| {re.escape(method)}[^|]* \| \d+ x 1 \| (\d+) frames \| [\d.]+ \| ([\d.]+) \|$",
-                      output, re.MULTILINE)  # fmt: skip
-    assert match, f"no row {method!r} in\n{output}"
-    return int(match.group(1)), float(match.group(2))
+class Row(NamedTuple):
+    method: str
+    processes: int
+    items: int
+    seconds: float
+    rate: float  # items/s
+
+
+ROW = re.compile(r"^\| \w+ \| ([^|]+) \| (\d+) x 1 \| (\d+) (?:frames|pairs) \| ([\d.]+) \| ([\d.]+) \|$", re.MULTILINE)
+
+
+def _rows(output: str, method: str) -> list[Row]:
+    """The table rows whose method starts with ``method``, each checked: its rate is items / seconds."""
+    rows = [Row(m[1], int(m[2]), int(m[3]), float(m[4]), float(m[5])) for m in ROW.finditer(output)]
+    rows = [row for row in rows if row.method.startswith(method)]
+    assert rows, f"no row {method!r} in\n{output}"
+    for row in rows:  # seconds are printed to 0.005, rates to 0.05: the rounding bounds rate x seconds - items
+        assert abs(row.rate * row.seconds - row.items) <= 0.005 * row.rate + 0.05 * row.items / row.rate + 1e-6, row
+    return rows
+
+
+def _row(output: str, method: str) -> Row:
+    (row,) = _rows(output, method)
+    return row
+
+
+def _ratio(output: str, pattern: str) -> float:
+    match = re.search(pattern, output)
+    assert match, f"no {pattern!r} in\n{output}"
+    return float(match.group(1))
 
 
 def test_cli_perf_extract_prints_ratios(tmp_path):
@@ -48,16 +74,24 @@ def test_cli_perf_extract_prints_ratios(tmp_path):
     ]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
-    assert _row(result.output, "ffmpeg CLI")[0] == _row(result.output, "ufsn-data extract (decord")[0] == 14
-    assert _row(result.output, "decord (FrameStream")[0] == 14  # ffmpeg writes as many frames as decode
-    assert "| 4 pairs |" in result.output
-    assert "extract / ffmpeg frames/s:" in result.output and "TV-L1 parallel efficiency on 2 workers:" in result.output
+    extract, ffmpeg = _row(result.output, "ufsn-data extract (decord"), _row(result.output, "ffmpeg CLI")
+    decode = _row(result.output, "decord (FrameStream")
+    assert ffmpeg.items == extract.items == decode.items == 14  # ffmpeg writes as many frames as decode
+    # Each ratio is the one its line names: recomputed here from the printed rows (rates to 0.05, ratios to 0.005).
+    extract_ratio = _ratio(result.output, r"extract / ffmpeg frames/s: ([\d.]+)x")
+    assert extract_ratio == pytest.approx(extract.rate / ffmpeg.rate, rel=0.02, abs=0.006)
+    one, two = _rows(result.output, "OpenCV Dual TV-L1")
+    assert (one.processes, two.processes) == (1, 2) and one.items == two.items == 4
+    efficiency = _ratio(result.output, r"TV-L1 parallel efficiency on 2 workers: ([\d.]+)")
+    assert efficiency == pytest.approx(two.rate / (2 * one.rate), rel=0.02, abs=0.006)
     if _torchcodec_loads():
-        for method in ("ufsn-data extract --decoder torchcodec", "torchcodec (FrameStream"):
-            frames, rate = _row(result.output, method)
-            assert frames == 14 and rate > 0, method
+        extract_tc = _row(result.output, "ufsn-data extract --decoder torchcodec")
+        decode_tc = _row(result.output, "torchcodec (FrameStream")
+        assert extract_tc.items == decode_tc.items == 14
         ratios = re.search(r"torchcodec / decord frames/s: extract ([\d.]+)x, decode only ([\d.]+)x", result.output)
-        assert ratios and float(ratios.group(1)) > 0 and float(ratios.group(2)) > 0, result.output
+        assert ratios, result.output
+        assert float(ratios.group(1)) == pytest.approx(extract_tc.rate / extract.rate, rel=0.02)  # 3 significant digits
+        assert float(ratios.group(2)) == pytest.approx(decode_tc.rate / decode.rate, rel=0.02)
     else:
         assert "torchcodec: not measured (--decoder torchcodec needs FFmpeg's shared libraries" in result.output
 

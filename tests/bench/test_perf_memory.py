@@ -7,7 +7,7 @@ import csv
 from click.testing import CliRunner
 
 from bench.cli import main
-from bench.perf_memory import clip_lengths, ucf_video_name
+from bench.perf.memory import clip_lengths, ucf_video_name
 
 
 def test_cli_perf_memory_prints_the_table(tmp_path):

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from bench.cli import main
 from bench.experiment import load_experiment
-from bench.perf_train import StageRate, study_estimate
+from bench.perf.train import StageRate, study_estimate
 from bench.stage1 import load_flow_config
 
 

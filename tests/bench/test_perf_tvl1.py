@@ -7,8 +7,8 @@ import pytest
 from click.testing import CliRunner
 
 from bench.cli import main
-from bench.perf_tvl1 import GreyPairs, PerfTVL1Config, accuracy_row, format_tables, run_perf_tvl1, speed_rows
-from pipeline.steps.tvl1 import TVL1Params
+from bench.perf.tvl1 import GreyPairs, PerfTVL1Config, accuracy_row, format_tables, run_perf_tvl1, speed_rows
+from pipeline.steps.tvl1.params import TVL1Params
 
 FAST = TVL1Params(nscales=2, warps=2, inner_iterations=10, outer_iterations=2)
 
@@ -39,7 +39,7 @@ def test_run_on_the_tiny_preset_agrees_and_times_both(tiny_prepared):
     assert 0.9 < row.ratio < 1.1
     text = format_tables(result, cfg)
     assert "| synthetic test | 6 | 64x64 |" in text and "load average" in text and "no ../shared/realdata" in text
-    from bench.perf_tvl1 import synthetic_pairs
+    from bench.perf.tvl1 import synthetic_pairs
 
     speed = speed_rows(synthetic_pairs(tiny_prepared, 3), cfg)
     assert [(s.impl, s.batch) for s in speed if s.device == "cpu"] == [("opencv", 1), ("torch", 1), ("torch", 3)]

@@ -15,7 +15,7 @@ from extract_helpers import copy_videos, moving_frames, tree_digest, write_avi
 
 from pipeline.parallel import ParallelOptions, guarded, run_tasks
 from pipeline.steps.extract import ExtractConfig, run_extract
-from pipeline.steps.tvl1 import TVL1Config, run_tvl1
+from pipeline.steps.tvl1.step import TVL1Config, run_tvl1
 from pipeline.storage.atomic import is_temporary
 from pipeline.storage.manifest import ManifestRow, read_manifest
 

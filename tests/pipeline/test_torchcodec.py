@@ -199,9 +199,9 @@ def test_extract_records_the_decoder_and_refuses_another(realdata, torchcodec, t
 
 
 def test_choices_are_checked_when_built(tmp_path):
-    with pytest.raises(ValueError, match=r"decoder must be one of decord, torchcodec, got 'pyav'"):
+    with pytest.raises(ValueError, match=r"decoder = 'pyav'; valid values: 'decord', 'torchcodec'"):
         ExtractConfig(decoder="pyav")
-    with pytest.raises(ValueError, match=r"device must be one of cpu, cuda, got 'tpu'"):
+    with pytest.raises(ValueError, match=r"device = 'tpu'; valid values: 'cpu', 'cuda'"):
         ExtractConfig(decoder="torchcodec", device="tpu")
     with pytest.raises(ValueError, match="--device cuda needs --decoder torchcodec"):
         ExtractConfig(device="cuda")

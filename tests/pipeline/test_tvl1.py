@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,7 +14,9 @@ from extract_helpers import copy_videos, moving_frames, write_avi
 
 from pipeline.cli import main
 from pipeline.steps.extract import ExtractConfig, run_extract
-from pipeline.steps.tvl1 import TVL1Config, TVL1Params, compute_tvl1, run_tvl1
+from pipeline.steps.tvl1.opencv import compute_tvl1
+from pipeline.steps.tvl1.params import TVL1Params
+from pipeline.steps.tvl1.step import TVL1Config, run_tvl1
 from pipeline.storage.flowcode import dequantize_flow, quantize_flow
 from pipeline.storage.manifest import read_manifest
 from pipeline.storage.paths import DatasetPaths
@@ -147,3 +152,37 @@ def test_cli_tvl1_resumes(tmp_path):
     assert recorded["bound"] == 10.0 and recorded["params"]["lambda_"] == 0.3
     changed = CliRunner().invoke(main, ["tvl1", "--root", str(tmp_path), "--dataset", "d"])
     assert changed.exit_code == 1 and "--force" in changed.output  # the data's settings, not a usage error
+
+
+# Runs in a fresh interpreter: run_tvl1 (OpenCV, 2 local workers), then which of its child processes mapped
+# cv2 (the workers that ran a task; not loky's resource tracker) and which mapped libtorch.
+_WORKER_PROBE = """
+import json, os, sys
+from pathlib import Path
+from pipeline.steps.tvl1.step import TVL1Config, run_tvl1
+
+summary = run_tvl1(TVL1Config(root=Path(sys.argv[1]), dataset="d", workers=2), progress=False)
+maps = {}
+for stat in Path("/proc").glob("[0-9]*/stat"):
+    try:
+        if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == os.getpid():  # field 4: parent pid
+            maps[stat.parent.name] = (stat.parent / "maps").read_text()
+    except (OSError, IndexError):  # gone meanwhile
+        pass
+import torch  # the check's own control: a process that imported torch maps libtorch
+control = "libtorch" in Path("/proc/self/maps").read_text()
+workers = [("libtorch" in m) for m in maps.values() if "/cv2/" in m]
+print(json.dumps({"done": summary.done, "workers_with_torch": workers, "control": control}))
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="reads /proc/<pid>/maps (Linux)")
+def test_opencv_workers_never_import_torch(tmp_path):
+    _frames_dataset(tmp_path, {"v_a": 3, "v_b": 3})
+    run = subprocess.run(
+        [sys.executable, "-c", _WORKER_PROBE, str(tmp_path)], capture_output=True, text=True, timeout=120
+    )
+    assert run.returncode == 0, run.stderr
+    report = json.loads(run.stdout.splitlines()[-1])
+    assert report["done"] == 2 and report["control"]
+    assert report["workers_with_torch"] and not any(report["workers_with_torch"]), report

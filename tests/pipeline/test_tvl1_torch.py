@@ -1,4 +1,4 @@
-"""PyTorch Dual TV-L1 (pipeline/steps/tvl1_torch.py): each step against OpenCV or a hand-worked case, the whole flow
+"""PyTorch Dual TV-L1 (pipeline/steps/tvl1/pytorch.py): each step against OpenCV or a hand-worked case, the whole flow
 against cv2.optflow on the same pairs, batching, degenerate images, and ``ufsn-data tvl1 --impl torch``."""
 
 from __future__ import annotations
@@ -13,8 +13,10 @@ from extract_helpers import copy_videos, moving_frames
 
 from pipeline.cli import main
 from pipeline.steps.extract import ExtractConfig, run_extract
-from pipeline.steps.tvl1 import TVL1Params, compute_tvl1
-from pipeline.steps.tvl1_torch import (
+from pipeline.steps.tvl1.opencv import compute_tvl1
+from pipeline.steps.tvl1.params import TVL1Params
+from pipeline.steps.tvl1.pytorch import (
+    auto_batch,
     centred_gradient,
     divergence,
     forward_gradient,
@@ -242,8 +244,6 @@ def test_settings_recorded_before_the_implementation_key_count_as_opencv(tmp_pat
 
 
 def test_auto_batch_by_frame_size_and_device():
-    from pipeline.steps.tvl1 import auto_batch
-
     assert auto_batch(256, 340, "cpu") == 1  # measured fastest alone on a CPU (ufsn-bench perf tvl1)
     assert auto_batch(64, 64, "cpu") == 32
     assert auto_batch(256, 340, "cuda") == 96

@@ -23,6 +23,7 @@ from typing import Literal, NamedTuple, get_args
 
 import numpy as np
 
+from ufsn.errors import ConfigError, InputError, MissingInputError
 from ufsn.flow.viz import UNKNOWN, read_flo
 
 FlowFormat = Literal["middlebury", "sintel", "kitti", "chairs"]
@@ -51,7 +52,7 @@ def read_rgb(path: Path) -> np.ndarray:
 
     bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if bgr is None:
-        raise FileNotFoundError(f"missing or unreadable {path}")
+        raise MissingInputError(f"missing or unreadable {path}")
     return np.ascontiguousarray(bgr[:, :, ::-1])
 
 
@@ -61,7 +62,7 @@ def read_mask(path: Path) -> np.ndarray:
 
     mask = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
     if mask is None:
-        raise FileNotFoundError(f"missing or unreadable {path}")
+        raise MissingInputError(f"missing or unreadable {path}")
     return mask > 0
 
 
@@ -75,7 +76,7 @@ def flo_with_valid(path: Path) -> tuple[np.ndarray, np.ndarray]:
 def decode_kitti_flow(png: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The devkit's 16-bit flow PNG as OpenCV reads it, (H, W, 3) uint16 B, G, R -> flow (H, W, 2) px, valid (H, W)."""
     if png.dtype != np.uint16 or png.ndim != 3 or png.shape[2] != 3:
-        raise ValueError(f"a KITTI flow PNG is 16-bit with 3 channels, got {png.dtype} {png.shape}")
+        raise InputError(f"a KITTI flow PNG is 16-bit with 3 channels, got {png.dtype} {png.shape}")
     valid = png[..., 0] > 0
     flow = (png[..., 2:0:-1].astype(np.float32) - KITTI_OFFSET) / KITTI_SCALE  # (H, W, 2): R -> u, G -> v
     return np.where(valid[..., None], flow, 0).astype(np.float32), valid
@@ -92,11 +93,11 @@ def read_kitti_flow(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
     png = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if png is None:
-        raise FileNotFoundError(f"missing or unreadable {path}")
+        raise MissingInputError(f"missing or unreadable {path}")
     try:
         return decode_kitti_flow(png)
     except ValueError as exc:
-        raise ValueError(f"{path}: {exc}") from None
+        raise InputError(f"{path}: {exc}") from None
 
 
 def middlebury_pairs(folder: Path) -> list[GroundTruthPair]:
@@ -127,7 +128,7 @@ def sintel_pairs(folder: Path, sintel_pass: SintelPass = "clean") -> list[Ground
         flow = np.where(valid[..., None], flow, 0).astype(np.float32)
         pairs.append(GroundTruthPair(f"sintel/{sintel_pass}/{scene}/{stem}", img1, img2, flow, valid, noc))
     if not pairs:
-        raise FileNotFoundError(f"no flow/<scene>/frame_*.flo under {base}")
+        raise MissingInputError(f"no flow/<scene>/frame_*.flo under {base}")
     return pairs
 
 
@@ -147,7 +148,7 @@ def kitti_pairs(folder: Path) -> list[GroundTruthPair]:
         img2 = read_rgb(folder / "image_2" / f"{frame}_11.png")
         pairs.append(GroundTruthPair(f"kitti/{frame}", img1, img2, flow, valid, noc))
     if not pairs:
-        raise FileNotFoundError(f"no flow_occ/*_10.png under {folder}")
+        raise MissingInputError(f"no flow_occ/*_10.png under {folder}")
     return pairs
 
 
@@ -162,7 +163,7 @@ def chairs_pairs(folder: Path) -> list[GroundTruthPair]:
                 img1, img2 = read_rgb(folder / first.format(key)), read_rgb(folder / second.format(key))
                 pairs.append(GroundTruthPair(f"chairs/{key}", img1, img2, flow, valid, None))
     if not pairs:
-        raise FileNotFoundError(f"no <n>_img1.ppm or <n>-img0.ppm in {folder}")
+        raise MissingInputError(f"no <n>_img1.ppm or <n>-img0.ppm in {folder}")
     return pairs
 
 
@@ -177,7 +178,7 @@ def detect_format(folder: Path) -> FlowFormat:
         return "kitti"
     if any(p.name.endswith(("_img1.ppm", "-img0.ppm")) for p in folder.iterdir()):
         return "chairs"
-    raise ValueError(
+    raise InputError(
         f"{folder}: no known flow benchmark layout (Middlebury flow10.flo, Sintel flow/, KITTI flow_occ/ "
         "or flow_gt.png, FlyingChairs *_img1.ppm); give --format"
     )
@@ -187,9 +188,9 @@ def benchmark_pairs(folder: Path, flow_format: FlowFormat | Literal["auto"] = "a
                     sintel_pass: SintelPass = "clean") -> tuple[FlowFormat, list[GroundTruthPair]]:  # fmt: skip
     """The pairs of one benchmark folder, in the given or detected format."""
     if flow_format not in (*FORMATS, "auto"):
-        raise ValueError(f"format must be one of auto, {', '.join(FORMATS)}, got {flow_format!r}")
+        raise ConfigError(f"format must be one of auto, {', '.join(FORMATS)}, got {flow_format!r}")
     if sintel_pass not in get_args(SintelPass):
-        raise ValueError(f"sintel pass must be clean or final, got {sintel_pass!r}")
+        raise ConfigError(f"sintel pass must be clean or final, got {sintel_pass!r}")
     found = detect_format(folder) if flow_format == "auto" else flow_format
     if found == "middlebury":
         return found, middlebury_pairs(Path(folder))

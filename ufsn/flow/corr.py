@@ -1,8 +1,11 @@
-"""Cost volume (channel-normalised local correlation), two equivalent forms, and a ptflops-countable module.
+"""Cost volume (channel-normalised local correlation): the model's form, the loop it is checked against, a module.
 
 ``cost(x, d) = (1/C) q1(x) . q2(x + d)`` for every displacement ``d`` with ``|d_x|, |d_y| <= R``
 (the seed's ``CostVolume^l = (1/N) q1^T q2``). Displacements outside the image see zero features.
 Output channel ``k = (d_y + R) * (2R + 1) + (d_x + R)``: rows of displacements, x fastest.
+
+:func:`cost_volume` is the one form the model uses; it picks one of two kernels by the map's size, and
+both give the numbers of :func:`cost_volume_reference`, the plain loop, to float rounding.
 """
 
 from __future__ import annotations
@@ -22,10 +25,9 @@ def num_displacements(max_displacement: int) -> int:
     return (2 * max_displacement + 1) ** 2
 
 
-def cost_volume_loop(f1: torch.Tensor, f2: torch.Tensor, max_displacement: int = 4) -> torch.Tensor:
-    """Reference form: one product per displacement (81 small ops for R = 4).
-
-    Memory-lean under autograd: every product saves only views of ``f1`` and the padded ``f2``.
+def cost_volume_reference(f1: torch.Tensor, f2: torch.Tensor, max_displacement: int = 4) -> torch.Tensor:
+    """Reference: one product per displacement, autograd's backward. Tests and benchmarks compare
+    :func:`cost_volume` with it; the model does not call it.
 
     Args:
         f1, f2: (B, C, H, W) features of the first and (warped) second image.
@@ -44,11 +46,12 @@ def cost_volume_loop(f1: torch.Tensor, f2: torch.Tensor, max_displacement: int =
     return torch.stack(costs, dim=1)  # (B, (2R+1)^2, H, W)
 
 
-class _CostVolumeFn(torch.autograd.Function):
-    """Loop form with a hand-written backward that accumulates in place.
+class _ShiftsFn(torch.autograd.Function):
+    """The loop with a hand-written backward that accumulates in place.
 
     Autograd's backward of the plain loop allocates a zero-filled padded tensor per shift (81 fills,
-    81 adds per level); here both gradients are accumulated with ``addcmul_`` into one buffer each.
+    81 adds per level); here both gradients are accumulated with ``addcmul_`` into one buffer each,
+    and only views of ``f1`` and the padded ``f2`` are kept for the backward.
     """
 
     @staticmethod
@@ -76,7 +79,12 @@ class _CostVolumeFn(torch.autograd.Function):
         return g1, g2p[:, :, r : r + h, r : r + w], None  # (B, C, H, W) each
 
 
-class _PatchCostVolumeFn(torch.autograd.Function):
+def cost_volume_shifts(f1: torch.Tensor, f2: torch.Tensor, max_displacement: int = 4) -> torch.Tensor:
+    """Kernel of :func:`cost_volume` on large maps: 81 shifted products, in-place backward; (B, K*K, H, W)."""
+    return _ShiftsFn.apply(f1, f2, max_displacement)
+
+
+class _PatchesFn(torch.autograd.Function):
     """All displacements at once: ``unfold`` gathers the (2R+1)^2 shifted copies of ``f2``, one product and
     one channel sum give the volume; the backward recomputes the patches instead of keeping them and
     scatters the ``f2`` gradient back with ``fold``. A handful of ops in place of the loop's 81 per pass,
@@ -105,38 +113,31 @@ class _PatchCostVolumeFn(torch.autograd.Function):
         return g1, g2, None
 
 
-# Maps of at most this many pixels use the patch form: measured on a 2-core CPU (batch 8, R = 4), the
-# patch form is 1.5-4.6x faster at 6x6 .. 2x2 and 2.4-5x slower at 12x12 .. 24x24 than the in-place loop.
+def cost_volume_patches(f1: torch.Tensor, f2: torch.Tensor, max_displacement: int = 4) -> torch.Tensor:
+    """Kernel of :func:`cost_volume` on small maps (:class:`_PatchesFn`); (B, K*K, H, W)."""
+    return _PatchesFn.apply(f1, f2, max_displacement)
+
+
+# Maps of at most this many pixels take the patch kernel, larger ones the shifts. Forward + backward on a 2-core
+# CPU (batch 8, R = 4): the patch kernel is 1.5-4.6x faster at 6x6 .. 2x2 and 2.4-5x slower at 12x12 .. 24x24.
+# (Keeping the patches for the backward instead of recomputing them measured 1.1-1.8x faster still, and an 8x8
+# map favoured the shifts; adopting either would change the demo's numbers by float rounding, so neither is.)
 PATCH_FORM_MAX_PIXELS = 64
-CORR_FORMS = ("auto", "loop", "patch")
 
 
-def cost_volume(f1: torch.Tensor, f2: torch.Tensor, max_displacement: int = 4, form: str = "auto") -> torch.Tensor:
-    """The default form, (B, K*K, H, W): ``auto`` takes the patch form (:class:`_PatchCostVolumeFn`) on maps of
-    at most ``PATCH_FORM_MAX_PIXELS`` pixels and the loop with in-place backward (:class:`_CostVolumeFn`)
-    above; both compute the same volume and gradients (tests compare them with the reference loop)."""
-    if form not in CORR_FORMS:
-        raise ValueError(f"cost volume form must be one of {', '.join(CORR_FORMS)}, got {form!r}")
+def cost_volume(f1: torch.Tensor, f2: torch.Tensor, max_displacement: int = 4) -> torch.Tensor:
+    """The model's cost volume, (B, K*K, H, W): :func:`cost_volume_patches` on maps of at most
+    ``PATCH_FORM_MAX_PIXELS`` pixels, :func:`cost_volume_shifts` above (the same numbers either way).
+
+    Args:
+        f1, f2: (B, C, H, W) features of the first and (warped) second image.
+    """
     small = f1.shape[-2] * f1.shape[-1] <= PATCH_FORM_MAX_PIXELS
-    fn = _PatchCostVolumeFn if form == "patch" or (form == "auto" and small) else _CostVolumeFn
+    kernel = cost_volume_patches if small else cost_volume_shifts
     # float32 under autocast too: a channel mean of products over 32..196 channels in bf16/fp16 loses the
     # small differences between displacements that the decoder reads (autograd casts the gradients back).
     with torch.autocast(f1.device.type, enabled=False):
-        return fn.apply(at_least_float32(f1), at_least_float32(f2), max_displacement)
-
-
-def cost_volume_unfold(f1: torch.Tensor, f2: torch.Tensor, max_displacement: int = 4) -> torch.Tensor:
-    """Vectorised form: ``unfold`` gathers all (2R+1)^2 shifted copies of ``f2`` at once, then one product.
-
-    Faster on CPU for small maps, but materialises a (B, C, (2R+1)^2, H, W) tensor, which autograd
-    keeps for the backward pass: 81x the feature memory.
-    """
-    r = max_displacement
-    b, c, h, w = f1.shape
-    k = 2 * r + 1
-    patches = F.unfold(f2, kernel_size=k, padding=r)  # (B, C*K*K, H*W), zero padding
-    patches = patches.view(b, c, k * k, h, w)  # (B, C, K*K, H, W)
-    return (patches * f1.unsqueeze(2)).mean(dim=1)  # (B, K*K, H, W)
+        return kernel(at_least_float32(f1), at_least_float32(f2), max_displacement)
 
 
 def cost_volume_macs(channels: int, height: int, width: int, max_displacement: int = 4) -> int:
@@ -145,18 +146,22 @@ def cost_volume_macs(channels: int, height: int, width: int, max_displacement: i
 
 
 class CostVolume(nn.Module):
-    """``nn.Module`` around the cost volume so ptflops can count it (:func:`cost_volume_flops_hook`)."""
+    """``nn.Module`` around :func:`cost_volume` so ptflops can count it (:func:`cost_volume_flops_hook`)."""
 
-    def __init__(self, *, max_displacement: int = 4, vectorised: bool = False, form: str = "auto"):
+    def __init__(self, *, max_displacement: int = 4):
         super().__init__()
         self.max_displacement = max_displacement
-        self.vectorised = vectorised  # autograd unfold form (keeps 81x the features for the backward)
-        self.form = form  # of cost_volume: auto | loop | patch (the same numbers; see ufsn-bench perf flow --train)
 
     def forward(self, f1: torch.Tensor, f2: torch.Tensor) -> torch.Tensor:
-        if self.vectorised:
-            return cost_volume_unfold(f1, f2, self.max_displacement)  # (B, (2R+1)^2, H, W)
-        return cost_volume(f1, f2, self.max_displacement, self.form)  # (B, (2R+1)^2, H, W)
+        return cost_volume(f1, f2, self.max_displacement)  # (B, (2R+1)^2, H, W)
+
+
+class ReferenceCostVolume(CostVolume):
+    """:func:`cost_volume_reference` as a module, for ``FlowNet(config, corr=...)`` in benchmarks and tests."""
+
+    def forward(self, f1: torch.Tensor, f2: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(f1.device.type, enabled=False):  # in float32, as cost_volume
+            return cost_volume_reference(at_least_float32(f1), at_least_float32(f2), self.max_displacement)
 
 
 def cost_volume_flops_hook(module: CostVolume, inputs: tuple, output: torch.Tensor) -> None:

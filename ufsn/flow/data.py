@@ -18,6 +18,8 @@ import numpy as np
 import torch
 
 from pipeline.api import DatasetPaths, frame_name, read_frames
+from ufsn.errors import InputError, MissingInputError
+from ufsn.layout import chw
 
 _GROUP = re.compile(r"_g(\d+)_c\d+$")
 
@@ -47,7 +49,7 @@ def split_videos(paths: DatasetPaths, split: int, subsets: tuple[str, ...]) -> l
     subset_of = group_subsets(definition, split, val_groups=2)  # group -> train | val | test
     videos = list_videos(paths)
     if not videos:
-        raise FileNotFoundError(
+        raise MissingInputError(
             f"no {'+'.join(subsets)} videos for split {split}: no split file {csv_path} and no videos under "
             f"{paths.videos}; "
             f"run `ufsn-data all --root {paths.root} --dataset {paths.dataset}`"
@@ -56,7 +58,7 @@ def split_videos(paths: DatasetPaths, split: int, subsets: tuple[str, ...]) -> l
     for vid in videos:
         match = _GROUP.search(vid)
         if match is None:
-            raise ValueError(f"{paths.videos}: no split file {csv_path} and no _gNN_cNN group in {vid!r}")
+            raise InputError(f"{paths.videos}: no split file {csv_path} and no _gNN_cNN group in {vid!r}")
         if subset_of.get(int(match.group(1))) in subsets:
             ids.append(vid)
     return ids
@@ -72,15 +74,15 @@ def load_frames(paths: DatasetPaths, video_id: str, videos: dict[str, Path] | No
         while (folder / frame_name(i)).is_file():
             bgr = cv2.imread(str(folder / frame_name(i)), cv2.IMREAD_COLOR)
             if bgr is None:
-                raise ValueError(f"unreadable frame {folder / frame_name(i)}")
+                raise InputError(f"unreadable frame {folder / frame_name(i)}")
             frames.append(bgr[:, :, ::-1])
             i += 1
         if len(frames) < 2:
-            raise ValueError(f"{folder}: fewer than 2 frames")
+            raise InputError(f"{folder}: fewer than 2 frames")
         return np.stack(frames)  # (T, H, W, 3)
     videos = videos if videos is not None else list_videos(paths)
     if video_id not in videos:
-        raise FileNotFoundError(f"no frames folder {folder} and no video {video_id}.* under {paths.videos}")
+        raise MissingInputError(f"no frames folder {folder} and no video {video_id}.* under {paths.videos}")
     return read_frames(videos[video_id])  # (T, H, W, 3) RGB
 
 
@@ -117,7 +119,7 @@ def load_bank(paths: DatasetPaths, video_ids: list[str], with_gt: bool = True) -
     videos = list_videos(paths)
     clips = [load_frames(paths, vid, videos) for vid in video_ids]
     t = min(len(c) for c in clips)  # clips of one preset share T; guard against one decoder extra frame
-    frames = torch.from_numpy(np.stack([c[:t] for c in clips])).permute(0, 1, 4, 2, 3).contiguous()  # (V, T, 3, H, W)
+    frames = chw(np.stack([c[:t] for c in clips])).contiguous()  # (V, T, 3, H, W) uint8
     gt_files = [paths.flow_gt_npz(vid) for vid in video_ids]
     if not with_gt or not all(f.is_file() for f in gt_files):
         return PairBank(list(video_ids), frames, None, None)
@@ -126,7 +128,7 @@ def load_bank(paths: DatasetPaths, video_ids: list[str], with_gt: bool = True) -
         with np.load(f) as npz:
             flows.append(npz["flow"][: t - 1])  # (T-1, H, W, 2) float16
             occs.append(npz["occluded"][: t - 1])  # (T-1, H, W)
-    flow = torch.from_numpy(np.stack(flows)).permute(0, 1, 4, 2, 3).contiguous()  # (V, T-1, 2, H, W): HWC -> CHW here
+    flow = chw(np.stack(flows)).contiguous()  # (V, T-1, 2, H, W) float16
     return PairBank(list(video_ids), frames, flow, torch.from_numpy(np.stack(occs)))
 
 
@@ -151,7 +153,7 @@ def load_flo_pair(folder: Path) -> FloPair:
     for name in ("frame10.png", "frame11.png"):
         bgr = cv2.imread(str(folder / name), cv2.IMREAD_COLOR)
         if bgr is None:
-            raise FileNotFoundError(f"missing or unreadable {folder / name}")
+            raise MissingInputError(f"missing or unreadable {folder / name}")
         imgs.append(np.ascontiguousarray(bgr[:, :, ::-1]))
     flow = read_flo(folder / "flow10.flo")
     valid = np.all(np.abs(flow) < 1e9, axis=-1)

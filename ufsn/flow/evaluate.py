@@ -18,7 +18,9 @@ import torch
 import torch.nn.functional as F
 
 from pipeline.api import FrameSize
+from ufsn.errors import ConfigError, MissingInputError
 from ufsn.flow.net import FlowNet
+from ufsn.layout import chw, hwc, unit_rgb
 
 CLASSICAL = ("tvl1", "dis", "farneback")
 MOVING_PX = 1.0  # ground-truth motion above which a pixel counts as moving (``epe_moving``)
@@ -54,10 +56,10 @@ class FlowEvalRow(NamedTuple):
     method: str
     dataset: str
     pairs: int
-    epe: float
+    epe: float | None  # None when no pixel had ground truth: nothing was measured
     epe_noc: float | None
-    outlier_1px: float
-    outlier_3px: float
+    outlier_1px: float | None
+    outlier_3px: float | None
     fps: float | None  # batch 1
     fps_batch: float | None  # at best_batch (UF net only)
     best_batch: int | None
@@ -80,19 +82,21 @@ CSV_COLUMNS = FlowEvalRow._fields  # the flow-eval CSV: one column per row field
 
 
 class ErrorSummary(NamedTuple):
-    epe: float
+    """Errors over the valid pixels of many pairs; a figure is None when no pixel could measure it."""
+
+    epe: float | None  # None when no pair has a valid pixel
     epe_noc: float | None
-    outlier_1px: float
-    outlier_3px: float
+    outlier_1px: float | None
+    outlier_3px: float | None
     epe_moving: float | None  # None when no pixel moves more than MOVING_PX
-    epe_ci95: float  # half-width (px) of the 95% bootstrap interval over pairs
+    epe_ci95: float | None  # half-width (px) of the 95% bootstrap interval over pairs
     epe_moving_ci95: float | None
     epe_boundary: float | None  # None when no pixel is in the group
     epe_boundary_ci95: float | None
     epe_background: float | None
     epe_background_ci95: float | None
     epe_occ: float | None  # None when no pair marks occluded pixels
-    fl_all: float  # share of valid pixels with error > FL_PX and > FL_FRACTION of the ground-truth length
+    fl_all: float | None  # share of valid pixels with error > FL_PX and > FL_FRACTION of the ground-truth length
 
 
 def pixel_groups(gt: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -117,7 +121,7 @@ def classical_estimator(name: str) -> Callable[[np.ndarray, np.ndarray], np.ndar
         return lambda a, b: cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM).calc(a, b, None)
     if name == "farneback":
         return lambda a, b: cv2.calcOpticalFlowFarneback(a, b, None, 0.5, 3, 15, 3, 5, 1.2, 0)
-    raise ValueError(f"unknown method {name!r}; valid: {', '.join(CLASSICAL)}")
+    raise ConfigError(f"unknown method {name!r}; valid: {', '.join(CLASSICAL)}")
 
 
 def gray(rgb: np.ndarray) -> np.ndarray:
@@ -127,8 +131,8 @@ def gray(rgb: np.ndarray) -> np.ndarray:
 
 
 def to_tensor(rgb: np.ndarray, device) -> torch.Tensor:
-    """(H, W, 3) uint8 -> (1, 3, H, W) float in [0, 1] (the one HWC -> CHW conversion of the eval)."""
-    return torch.from_numpy(rgb).permute(2, 0, 1).unsqueeze(0).to(device).float() / 255.0  # (1, 3, H, W)
+    """(H, W, 3) uint8 -> (1, 3, H, W) float in [0, 1] on ``device``."""
+    return unit_rgb(rgb)[None].to(device)  # (1, 3, H, W)
 
 
 @torch.inference_mode()
@@ -142,7 +146,7 @@ def uf_flows(net: FlowNet, pairs: PairSet, device, batch: int = 16) -> Iterator[
             stop += 1
         img1 = torch.cat([to_tensor(a, device) for a in pairs.img1[start:stop]])  # (b, 3, H, W)
         img2 = torch.cat([to_tensor(b, device) for b in pairs.img2[start:stop]])
-        yield from net(img1, img2).full.permute(0, 2, 3, 1).float().cpu().numpy()  # (H, W, 2) each
+        yield from hwc(net(img1, img2).full.float())  # (H, W, 2) each
         start = stop
 
 
@@ -162,7 +166,7 @@ class ErrorSums:
         self.out3 += (err[valid] > 3.0).sum()
         self.fl += ((err > FL_PX) & (err > FL_FRACTION * np.linalg.norm(gt, axis=-1)))[valid].sum()
         known = np.where(valid[..., None], gt, 0).astype(np.float32)  # (H, W, 2): unknown flow (.flo 1e9) is 0
-        groups = pixel_groups(torch.from_numpy(known).permute(2, 0, 1)[None])  # (1, 1, H, W) each
+        groups = pixel_groups(chw(known)[None])  # (1, 1, H, W) each
         masks = {"all": valid, **{g: valid & m[0, 0].numpy() for g, m in groups.items()}}  # (H, W) each
         self.per_pair.append([x for g in self.GROUPS for x in (float(err[masks[g]].sum()), int(masks[g].sum()))])
         if noc is not None:
@@ -188,15 +192,15 @@ class ErrorSums:
             has = pixels.sum() > 0
             mean[group] = errors.sum() / pixels.sum() if has else None
             ci[group] = bootstrap_ratio_interval(errors, pixels).half_width if has else None
-        n = max(arrays["all_pixels"].sum(), 1)
+        n = arrays["all_pixels"].sum()
+        share = lambda count: count / n if n else None  # noqa: E731  (no valid pixel: nothing was measured)
         noc = self.epe_noc / self.n_noc if self.n_noc else None
         return ErrorSummary(
-            epe=mean["all"] if mean["all"] is not None else 0.0, epe_noc=noc, outlier_1px=self.out1 / n,
-            outlier_3px=self.out3 / n, epe_moving=mean["moving"],
-            epe_ci95=ci["all"] if ci["all"] is not None else float("nan"), epe_moving_ci95=ci["moving"],
+            epe=mean["all"], epe_noc=noc, outlier_1px=share(self.out1), outlier_3px=share(self.out3),
+            epe_moving=mean["moving"], epe_ci95=ci["all"], epe_moving_ci95=ci["moving"],
             epe_boundary=mean["boundary"], epe_boundary_ci95=ci["boundary"],
             epe_background=mean["background"], epe_background_ci95=ci["background"],
-            epe_occ=self.epe_occ / self.n_occ if self.n_occ else None, fl_all=self.fl / n,
+            epe_occ=self.epe_occ / self.n_occ if self.n_occ else None, fl_all=share(self.fl),
         )  # fmt: skip
 
 
@@ -328,12 +332,12 @@ def split_pairs(root: Path, dataset: str, split: int, subset: str, max_pairs: in
     paths = DatasetPaths(Path(root), dataset)
     bank = load_bank(paths, split_videos(paths, split, (subset,)))
     if bank.flow is None:
-        raise FileNotFoundError(f"no ground-truth flow for {dataset} split {split} {subset} in {paths.flow_gt}")
+        raise MissingInputError(f"no ground-truth flow for {dataset} split {split} {subset} in {paths.flow_gt}")
     n = bank.pairs if max_pairs is None else min(max_pairs, bank.pairs)
     index = torch.linspace(0, bank.pairs - 1, n).round().long()
     img1, img2, flow, noc = bank.batch(index)
-    rgb = lambda t: [(x.permute(1, 2, 0) * 255).round().byte().numpy() for x in t]  # noqa: E731  (B,3,H,W)->HWC
-    flows = [f.permute(1, 2, 0).numpy() for f in flow]  # (H, W, 2) each
+    rgb = lambda t: list(hwc((t * 255).round().byte()))  # noqa: E731  (B, 3, H, W) -> (H, W, 3) each
+    flows = list(hwc(flow))  # (H, W, 2) each
     return PairSet(
         rgb(img1), rgb(img2), flows, [np.ones(f.shape[:2], bool) for f in flows], [m[0].numpy() > 0.5 for m in noc]
     )
@@ -356,10 +360,16 @@ def folder_formats(folders: list[Path], flow_format: str = "auto") -> list[str]:
     return [detect_format(f) if flow_format == "auto" else flow_format for f in folders]
 
 
+def ratio(a: float | None, b: float | None) -> float | None:
+    """a / b, or None when either is missing (nothing measured) or b is 0."""
+    return a / b if a is not None and b else None
+
+
 def markdown_table(rows: list[FlowEvalRow]) -> str:
     """Markdown table of rows with EPE ratios to TV-L1 and zero flow, and fps ratios to TV-L1."""
     ref = {r.method: r for r in rows}
     fmt = lambda x, p=3: "-" if x is None else f"{x:.{p}f}"  # noqa: E731
+    percent = lambda x: "-" if x is None else f"{100 * x:.1f}%"  # noqa: E731
     lines = ["| method | pairs | EPE | EPE noc | EPE occ | EPE moving | EPE boundary | EPE background | >1px | >3px | Fl-all | EPE / TV-L1 | EPE / zero | fps b1 | fps best (batch) | fps / TV-L1 | resolution | device | threads |",  # noqa: E501
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     tv, zero = ref.get("tvl1"), ref.get("zero")
@@ -369,10 +379,9 @@ def markdown_table(rows: list[FlowEvalRow]) -> str:
         lines.append(
             f"| {r.method} | {r.pairs} | {fmt(r.epe)} | {fmt(r.epe_noc)} | {fmt(r.epe_occ)} | {fmt(r.epe_moving)} | "
             f"{fmt(r.epe_boundary)} | {fmt(r.epe_background)} | "
-            f"{fmt(100 * r.outlier_1px, 1)}% | {fmt(100 * r.outlier_3px, 1)}% | "
-            f"{fmt(None if r.fl_all is None else 100 * r.fl_all, 1)}% | "
-            f"{fmt(r.epe / tv.epe if tv and tv.epe else None, 2)} | "
-            f"{fmt(r.epe / zero.epe if zero and zero.epe else None, 2)} | {fmt(r.fps, 1)} | {best} | "
+            f"{percent(r.outlier_1px)} | {percent(r.outlier_3px)} | {percent(r.fl_all)} | "
+            f"{fmt(ratio(r.epe, tv and tv.epe), 2)} | {fmt(ratio(r.epe, zero and zero.epe), 2)} | {fmt(r.fps, 1)} | "
+            f"{best} | "
             f"{fmt(speed / tv.fps if speed and tv and tv.fps else None, 1)} | {r.resolution} | {r.device} | "
             f"{r.threads} |"
         )
@@ -384,11 +393,11 @@ def flow_metrics(rows: list[FlowEvalRow]) -> dict:
     by = {r.method: r._asdict() for r in rows}
     out = {k: v for k, v in by.get("uf", {}).items() if k not in ("method",)}
     if "tvl1" in by and "uf" in by:
-        out["epe_ratio_tvl1"] = by["uf"]["epe"] / by["tvl1"]["epe"]
+        out["epe_ratio_tvl1"] = ratio(by["uf"]["epe"], by["tvl1"]["epe"])
         if by["tvl1"]["fps"] and by["uf"]["fps"]:
             out["fps_ratio_tvl1"] = by["uf"]["fps"] / by["tvl1"]["fps"]
-    if "zero" in by and "uf" in by and by["zero"]["epe"]:
-        out["epe_ratio_zero"] = by["uf"]["epe"] / by["zero"]["epe"]
+    if "zero" in by and "uf" in by and ratio(by["uf"]["epe"], by["zero"]["epe"]) is not None:
+        out["epe_ratio_zero"] = ratio(by["uf"]["epe"], by["zero"]["epe"])
     epes = [f for f in ErrorSummary._fields if f.startswith("epe") and f != "epe_noc"]  # each group's EPE and CI
     kept = ("epe", "fps", *epes[1:])
     out["references"] = {m: {k: r[k] for k in kept} for m, r in by.items() if m != "uf"}

@@ -10,9 +10,11 @@ bias. Started at zero, it shows what the loss finds without coarse-to-fine match
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 
+from ufsn.choices import check_choices
 from ufsn.flow.evaluate import pixel_groups
 from ufsn.flow.losses import LossConfig, endpoint_error, resize_images, unsupervised_loss
 from ufsn.flow.net import FlowOutput
@@ -28,11 +30,10 @@ class LossFloorConfig:
     lr_decay_at: float = 2 / 3  # fraction of steps after which the lr is multiplied by lr_decay
     lr_decay: float = 0.2
     stride: int = 2  # field resolution 1/stride of the frames (the synthetic configs' output_level 1)
-    init: str = "gt"  # gt (the drift shows the loss's bias) | zero
+    init: Literal["gt", "zero"] = "gt"  # gt (the drift shows the loss's bias) | zero
 
     def __post_init__(self):
-        if self.init not in ("gt", "zero"):
-            raise ValueError(f"unknown init {self.init!r}; valid: gt, zero")
+        check_choices(self)
 
 
 def initial_field(gt: torch.Tensor, stride: int, init: str) -> torch.Tensor:

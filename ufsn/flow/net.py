@@ -11,22 +11,28 @@ concatenated features) and ``multi_scale=False`` (one level, no coarse-to-fine).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import ClassVar, Literal, NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ufsn.choices import check_choices
 from ufsn.config_loader import build
+from ufsn.errors import ConfigError
 from ufsn.flow.corr import CostVolume, cost_volume_flops_hook, num_displacements
 from ufsn.flow.warp import Warp, upsample_flow, warp_flops_hook
 
-LEVEL_UPSAMPLING = ("bilinear", "guided")
+Upsampling = Literal["bilinear", "guided"]  # coarse flow to the next level: resized | learned from finer features
 
 
 @dataclass(frozen=True)
 class FlowNetConfig:
     """Architecture of :class:`FlowNet`; the defaults are the synthetic/paper estimator."""
+
+    # Keys of older configs, checkpoints and records that no longer mean anything; the loader drops them.
+    # vectorised_corr chose a cost-volume form with the same numbers: the cost volume now picks its own by size.
+    RETIRED_KEYS: ClassVar[tuple[str, ...]] = ("vectorised_corr",)
 
     channels: tuple[int, ...] = (16, 32, 64, 96, 128)  # feature pyramid widths; level l (1-based) at stride 2^l
     output_level: int = 2  # finest decoded level: 2 = stride 4, the 1/4-resolution output
@@ -38,15 +44,13 @@ class FlowNetConfig:
     context_widths: tuple[int, ...] = (64, 64, 48, 32)  # context widths; dilations 1, 2, 4, 8, ...
     cost_volume: bool = True  # False: ablation "w/o cost volume", decoder sees [q1, warped q2]
     multi_scale: bool = True  # False: ablation "w/o multi-scale", a single level at output_level
-    vectorised_corr: bool = False  # unfold cost volume (faster backward on none of our sizes; see perf flow)
     normalize_features: bool = True  # zero-mean, unit-std features of the pair before matching (UFlow)
-    upsample: str = "bilinear"  # coarse flow to the next level: bilinear | guided (learned from the finer features)
+    upsample: Upsampling = "bilinear"
 
     def __post_init__(self):
         if not 1 <= self.output_level <= len(self.channels):
-            raise ValueError(f"output_level {self.output_level} outside 1..{len(self.channels)}")
-        if self.upsample not in LEVEL_UPSAMPLING:
-            raise ValueError(f"upsample {self.upsample!r}; valid: {', '.join(LEVEL_UPSAMPLING)}")
+            raise ConfigError(f"output_level {self.output_level} outside 1..{len(self.channels)}")
+        check_choices(self)
 
     @property
     def decode_levels(self) -> list[int]:
@@ -200,7 +204,8 @@ class GuidedUpsampler(nn.Module):
 class FlowNet(nn.Module):
     """``FlowNet(img1, img2) -> FlowOutput``; images (B, 3, H, W) RGB in [0, 1], any H, W >= 2^levels."""
 
-    def __init__(self, config: FlowNetConfig = FlowNetConfig()):
+    def __init__(self, config: FlowNetConfig = FlowNetConfig(), *, corr: CostVolume | None = None):
+        """``corr``: another cost volume of the same radius (benchmarks and tests pass the reference loop)."""
         super().__init__()
         self.config = cfg = config
         n_enc = len(cfg.channels) if cfg.multi_scale else cfg.output_level
@@ -209,7 +214,10 @@ class FlowNet(nn.Module):
             {str(lv): nn.Conv2d(cfg.channels[lv - 1], cfg.feature_proj, 1) for lv in cfg.decode_levels}
         )
         self.warp = Warp()
-        self.corr = CostVolume(max_displacement=cfg.max_displacement, vectorised=cfg.vectorised_corr)
+        self.corr = CostVolume(max_displacement=cfg.max_displacement) if corr is None else corr
+        if self.corr.max_displacement != cfg.max_displacement:
+            radius = self.corr.max_displacement
+            raise ValueError(f"cost volume radius {radius} != max_displacement {cfg.max_displacement}")
         match_ch = num_displacements(cfg.max_displacement) if cfg.cost_volume else cfg.feature_proj
         dec_in = match_ch + cfg.feature_proj + 2  # [matching, proj(q1), upsampled flow]
         n_dec = 1 if cfg.shared_decoder else len(cfg.decode_levels)
@@ -273,9 +281,9 @@ class FlowNet(nn.Module):
         return up + residual, hidden
 
 
-def count_parameters(model: nn.Module) -> int:
-    """Trainable parameters."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+def count_parameters(*models: nn.Module) -> int:
+    """Parameters of ``models``, trainable or frozen: the size of what they hold (the run record's ``params``)."""
+    return sum(p.numel() for m in models for p in m.parameters())
 
 
 def flops_hooks() -> dict:

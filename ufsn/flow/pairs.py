@@ -19,7 +19,9 @@ import numpy as np
 import torch
 
 from pipeline.api import DatasetPaths, FolderReader, ShardReader, frame_count, read_frames
+from ufsn.errors import InputError, MissingInputError
 from ufsn.flow.augment import geometric, photometric
+from ufsn.layout import chw
 
 FrameSource = Literal["frames", "shards", "videos"]
 
@@ -60,7 +62,7 @@ class VideoFrames:
             found = list_videos(paths)
             missing = [v for v in self.video_ids if v not in found]
             if missing:
-                raise FileNotFoundError(
+                raise MissingInputError(
                     f"no frames folder, shard entry or video under {paths.videos} for {missing[:3]}"
                 )
             self._videos = {v: found[v] for v in self.video_ids}
@@ -68,7 +70,7 @@ class VideoFrames:
         self.counts = np.asarray(counts, dtype=np.int64)  # (V,) frames per video
         short = [v for v, n in zip(self.video_ids, counts, strict=True) if n < 2]
         if short:
-            raise ValueError(f"{len(short)} videos have fewer than 2 frames in the {source}, e.g. {short[:3]}")
+            raise InputError(f"{len(short)} videos have fewer than 2 frames in the {source}, e.g. {short[:3]}")
 
     def read_pair(self, index: int, t: int) -> tuple[np.ndarray, np.ndarray]:
         """Frames t and t+1 (0-based) of video ``index``: (H, W, 3) uint8 RGB each."""
@@ -81,7 +83,7 @@ class VideoFrames:
         blobs = self._reader.read_rgb(vid, t, 2)
         first, second = (cv2.imdecode(np.frombuffer(b, np.uint8), cv2.IMREAD_COLOR) for b in blobs)
         if first is None or second is None:
-            raise ValueError(f"unreadable frame {t + 1} or {t + 2} of {vid} in the {self.source}")
+            raise InputError(f"unreadable frame {t + 1} or {t + 2} of {vid} in the {self.source}")
         return first[..., ::-1], second[..., ::-1]
 
 
@@ -99,9 +101,9 @@ def frame_source(paths: DatasetPaths, video_ids: Sequence[str]) -> FrameSource:
     return "videos"
 
 
-def _hwc_to_chw(image: np.ndarray) -> torch.Tensor:
-    """(H, W, C) array -> (C, H, W) float tensor: the one HWC -> CHW conversion of stage 1's data."""
-    return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))).float()
+def _float_chw(image: np.ndarray) -> torch.Tensor:
+    """(H, W, C) array -> contiguous (C, H, W) float32 tensor."""
+    return chw(image).contiguous().float()
 
 
 class PairDataset(torch.utils.data.Dataset):
@@ -137,10 +139,10 @@ class PairDataset(torch.utils.data.Dataset):
                 with np.load(path) as npz:
                     self._last_gt = (v, npz["flow"], npz["occluded"])  # (T-1, H, W, 2) float16, (T-1, H, W)
             except (OSError, KeyError, ValueError) as exc:
-                raise ValueError(f"{path}: unreadable ground-truth flow ({exc})") from exc
+                raise InputError(f"{path}: unreadable ground-truth flow ({exc})") from exc
         _, flow, occluded = self._last_gt
         if t >= len(flow):
-            raise ValueError(
+            raise InputError(
                 f"{self.frames.paths.flow_gt_npz(self.frames.video_ids[v])}: no pair {t} ({len(flow)} pairs)"
             )
         return flow[t].astype(np.float32), occluded[t]
@@ -149,10 +151,10 @@ class PairDataset(torch.utils.data.Dataset):
         index, draw = (key, None) if isinstance(key, int | np.integer) else key
         v, t = self.locate(int(index))
         first, second = self.frames.read_pair(v, t)
-        img1, img2 = _hwc_to_chw(first) / 255.0, _hwc_to_chw(second) / 255.0  # (3, H, W) each
+        img1, img2 = _float_chw(first) / 255.0, _float_chw(second) / 255.0  # (3, H, W) each
         if self.ground_truth:
             gt, occluded = self._truth(v, t)
-            flow, noc = _hwc_to_chw(gt), _hwc_to_chw((~occluded)[..., None].astype(np.float32))  # (2|1, H, W)
+            flow, noc = _float_chw(gt), _float_chw((~occluded)[..., None].astype(np.float32))  # (2|1, H, W)
         else:
             flow, noc = img1.new_zeros(2, *img1.shape[1:]), img1.new_ones(1, *img1.shape[1:])
         if self.augment is None or draw is None:
@@ -181,7 +183,7 @@ class PairStream(torch.utils.data.Sampler):
 
     def __init__(self, pairs: int, *, batch: int, rank: int = 0, world_size: int = 1, seed: int = 0, start: int = 0):
         if pairs < 1:
-            raise ValueError("the pair stream needs at least one pair")
+            raise InputError("the pair stream needs at least one pair")
         self.pairs, self.batch, self.rank, self.world_size = pairs, batch, rank, world_size
         self.seed, self.start = seed, start
 

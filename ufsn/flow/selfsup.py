@@ -19,7 +19,9 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
+from ufsn.errors import ConfigError
 from ufsn.flow.losses import masked_mean
+from ufsn.flow.variants import VARIANTS
 
 
 @dataclass(frozen=True)
@@ -34,11 +36,14 @@ class SelfSupConfig:
 
     def __post_init__(self) -> None:
         if self.weight < 0:
-            raise ValueError(f"self_sup.weight must be >= 0, got {self.weight}")
+            raise ConfigError(f"self_sup.weight must be >= 0, got {self.weight}")
         if not 0.0 <= self.start <= 1.0:
-            raise ValueError(f"self_sup.start is a fraction of the steps in [0, 1], got {self.start}")
+            raise ConfigError(f"self_sup.start is a fraction of the steps in [0, 1], got {self.start}")
         if not 0.0 < self.border < 0.5:
-            raise ValueError(f"self_sup.border must be in (0, 0.5), got {self.border}")
+            raise ConfigError(f"self_sup.border must be in (0, 0.5), got {self.border}")
+        unknown = [v for v in self.variants if v not in VARIANTS]
+        if unknown:
+            raise ConfigError(f"self_sup.variants: unknown {unknown[0]!r}; valid values: {', '.join(VARIANTS)}")
 
     def active(self, variant: str, step: int, steps: int) -> bool:
         """Whether ``step`` of a ``steps``-step run of ``variant`` adds the term (steps only, no wall clock)."""

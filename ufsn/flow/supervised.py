@@ -7,6 +7,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ufsn.errors import ConfigError, MissingWeightsError
 from ufsn.flow.net import FlowOutput
 
 RAFT_MIN_SIZE = 128  # RAFT's correlation pyramid needs feature maps >= 16 at stride 8
@@ -24,7 +25,7 @@ class RaftEstimator(nn.Module):
     def forward(self, img1: torch.Tensor, img2: torch.Tensor) -> FlowOutput:
         h, w = img1.shape[-2:]
         if h % 8 or w % 8 or min(h, w) < RAFT_MIN_SIZE:
-            raise ValueError(f"RAFT needs H, W multiples of 8 and >= {RAFT_MIN_SIZE}; got {h}x{w}")
+            raise ConfigError(f"RAFT needs H, W multiples of 8 and >= {RAFT_MIN_SIZE}; got {h}x{w}")
         flows = self.raft(img1 * 2 - 1, img2 * 2 - 1, num_flow_updates=self.updates)  # RAFT wants [-1, 1]
         return FlowOutput([flows[-1]], flows[-1])  # (B, 2, H, W) px
 
@@ -60,7 +61,7 @@ def load_raft_small(weights: str = "") -> RaftEstimator:
 
     path = raft_weights_file(weights)
     if not path.is_file():
-        raise FileNotFoundError(raft_weights_help(path))
+        raise MissingWeightsError(raft_weights_help(path))
     net = raft_small(weights=None)
     net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     return RaftEstimator(net).eval()

@@ -14,22 +14,23 @@ import io
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 import torch
 from torch.utils.data import default_collate
 
 from pipeline.api import DatasetPaths, atomic_write_text, progress_bar
 from ufsn.checkpoint import CHECKPOINT, load_checkpoint, save_checkpoint
+from ufsn.choices import check_choices
 from ufsn.config_loader import build
 from ufsn.distributed import DistContext, all_finite, all_sum, init_distributed, on_main, unwrap, wrap
+from ufsn.errors import MissingInputError, NonFiniteLoss
 from ufsn.flow.data import split_videos
 from ufsn.flow.losses import LossConfig, endpoint_error, fb_occlusion_mask, supervised_loss, unsupervised_loss
 from ufsn.flow.net import FlowNet, FlowNetConfig, FlowOutput, count_parameters, flownet_config
 from ufsn.flow.pairs import PairAugment, PairDataset, PairStream, evenly_spaced, pair_dataset
 from ufsn.flow.selfsup import SelfSupConfig, crop_box, crop_resize, self_supervised_loss
-from ufsn.flow.variants import VARIANTS
-from ufsn.tsn.train import NonFiniteLoss
+from ufsn.flow.variants import VARIANTS, Variant
 
 # epe: training-batch EPE (px) against ground truth, empty when the data has none; val_epe likewise.
 LOG_COLUMNS = ("step", "loss", "diff", "census", "smooth", "selfsup", "epe", "lr", "val_epe", "seconds")
@@ -41,7 +42,7 @@ class FlowTrainConfig:
 
     root: str = "data"  # data root holding <dataset>/
     dataset: str = "synthetic"  # dataset folder name
-    variant: str = "full"  # full | nms | nocv-nms | oracle (supervised on ground truth)
+    variant: Variant = "full"  # ufsn.flow.variants.VARIANTS: the seed's ablations and the supervised oracle
     split: int = 1  # split k; trains on its train subset, validates on val
     net: FlowNetConfig = field(default_factory=FlowNetConfig)  # architecture (variant switches applied on top)
     loss: LossConfig = field(default_factory=LossConfig)  # unsupervised loss weights
@@ -67,12 +68,11 @@ class FlowTrainConfig:
     workers: int = 2  # DataLoader processes per rank reading, cropping and jittering pairs (0: in this process)
     seed: int = 0  # seeds init, batch sampling and augmentation (deterministic on CPU)
     threads: int = 2  # torch CPU threads
-    device: str = "auto"  # auto | cpu | cuda
+    device: Literal["auto", "cpu", "cuda"] = "auto"
     amp: bool = True  # mixed precision (CUDA only)
 
     def __post_init__(self):
-        if self.variant not in VARIANTS:
-            raise ValueError(f"unknown variant {self.variant!r}; valid: {', '.join(VARIANTS)}")
+        check_choices(self)
 
     def loss_at(self, step: int) -> LossConfig:
         """The loss configuration of ``step``: ``late_loss`` from ``late_step`` on, else ``loss``."""
@@ -89,7 +89,7 @@ class FlowTrainConfig:
         return self.lr * (self.lr_decay if step >= self.lr_decay_at * self.steps else 1.0)
 
     def resolved_net(self) -> FlowNetConfig:
-        return dataclasses.replace(self.net, **VARIANTS[self.variant])
+        return dataclasses.replace(self.net, **VARIANTS[self.variant].net)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -145,7 +145,7 @@ def compute_loss(net, cfg: FlowTrainConfig, step: int, img1, img2, flow, noc):
     self-supervision active the student's cropped pairs ride in the same forward pass (one DDP forward).
     """
     loss_cfg = cfg.loss_at(step)
-    if cfg.variant == "oracle":
+    if VARIANTS[cfg.variant].supervised:
         return supervised_loss(net(img1, img2), flow, loss_cfg)
     b, size = img1.shape[0], tuple(img1.shape[-2:])
     selfsup = cfg.self_sup.active(cfg.variant, step, cfg.steps)
@@ -224,7 +224,7 @@ def training_videos(cfg: FlowTrainConfig, paths: DatasetPaths) -> list[str]:
     """The split's train videos, or the config's seeded subset of ``max_videos`` of them."""
     train_ids = split_videos(paths, cfg.split, ("train",))
     if not train_ids:
-        raise FileNotFoundError(f"no train videos for split {cfg.split} of {paths.base}; choose another --split")
+        raise MissingInputError(f"no train videos for split {cfg.split} of {paths.base}; choose another --split")
     if cfg.max_videos is not None:
         pick = torch.randperm(len(train_ids), generator=torch.Generator().manual_seed(cfg.seed))[: cfg.max_videos]
         train_ids = [train_ids[i] for i in sorted(pick.tolist())]
@@ -267,8 +267,8 @@ def train_flow(cfg: FlowTrainConfig, run_dir: Path, *, resume: bool = False, pro
     paths = DatasetPaths(Path(cfg.root), cfg.dataset)
     augment = PairAugment(cfg.crop, cfg.motion_crops, cfg.photometric)
     data = pair_dataset(paths.root, paths.dataset, training_videos(cfg, paths), augment=augment, seed=cfg.seed)
-    if cfg.variant == "oracle" and not data.ground_truth:
-        raise FileNotFoundError(f"variant 'oracle' needs ground-truth flow in {paths.flow_gt}")
+    if VARIANTS[cfg.variant].supervised and not data.ground_truth:
+        raise MissingInputError(f"variant {cfg.variant!r} needs ground-truth flow in {paths.flow_gt}")
     val_ids = split_videos(paths, cfg.split, ("val",))  # none when the split has no val groups
     val = pair_dataset(paths.root, paths.dataset, val_ids) if val_ids else None
     val = val if val is not None and val.ground_truth else None  # a validation EPE needs ground truth

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
-# Stage-1 variant -> FlowNetConfig switches applied on top of the config's [net] table.
-VARIANTS = {
-    "full": {},
-    "nms": {"multi_scale": False},  # w/o multi-scale: one level, no coarse-to-fine
-    "nocv-nms": {"cost_volume": False, "multi_scale": False},  # w/o cost volume & multi-scale
-    "oracle": {},  # the full network trained on ground truth (synthetic only)
+from typing import Literal, NamedTuple
+
+Variant = Literal["full", "nms", "nocv-nms", "oracle"]
+
+
+class VariantSpec(NamedTuple):
+    net: dict  # FlowNetConfig switches applied on top of the config's [net] table
+    supervised: bool = False  # trained on ground-truth flow (synthetic only) instead of the unsupervised loss
+
+
+VARIANTS: dict[str, VariantSpec] = {
+    "full": VariantSpec({}),
+    "nms": VariantSpec({"multi_scale": False}),  # w/o multi-scale: one level, no coarse-to-fine
+    "nocv-nms": VariantSpec({"cost_volume": False, "multi_scale": False}),  # w/o cost volume & multi-scale
+    "oracle": VariantSpec({}, supervised=True),  # the full network trained on ground truth (synthetic only)
 }

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.api import atomic_write_bytes
+from ufsn.errors import InputError
 
 FLO_MAGIC = 202021.25  # float32 tag "PIEH" of the Middlebury .flo format
 UNKNOWN = 1e9  # .flo values above this mean "unknown"
@@ -17,10 +18,10 @@ def read_flo(path: Path) -> np.ndarray:
     path = Path(path)
     data = path.read_bytes()
     if len(data) < 12 or np.frombuffer(data[:4], "<f4")[0] != np.float32(FLO_MAGIC):
-        raise ValueError(f"{path}: not a .flo file (bad magic number)")
+        raise InputError(f"{path}: not a .flo file (bad magic number)")
     w, h = (int(x) for x in np.frombuffer(data[4:12], "<i4"))
     if w <= 0 or h <= 0 or len(data) != 12 + 8 * w * h:
-        raise ValueError(f"{path}: size {len(data)} bytes does not match {w}x{h}")
+        raise InputError(f"{path}: size {len(data)} bytes does not match {w}x{h}")
     return np.frombuffer(data[12:], "<f4").reshape(h, w, 2).copy()  # (H, W, 2)
 
 

@@ -5,12 +5,15 @@ from __future__ import annotations
 import functools
 import hashlib
 from pathlib import Path
-from typing import NamedTuple
+from typing import Literal, NamedTuple, get_args
 
 import torch
 from torch import nn
 
-ARCHS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
+from ufsn.errors import ConfigError, MissingWeightsError, WeightsError
+
+Arch = Literal["resnet18", "resnet34", "resnet50", "resnet101", "resnet152"]  # torchvision ResNets
+ARCHS: tuple[str, ...] = get_args(Arch)
 
 
 class Backbone(NamedTuple):
@@ -19,10 +22,6 @@ class Backbone(NamedTuple):
     net: nn.Module  # fc replaced by Identity: (N, C, H, W) -> (N, F)
     features: int  # F
     weights: str  # "random" or "<file> sha256:<hex>" (the file that was loaded)
-
-
-class MissingWeightsError(FileNotFoundError):
-    """Pretrained weights a config asks for are not on this machine (the message says how to get them)."""
 
 
 def _imagenet_weights(arch: str):
@@ -63,7 +62,7 @@ def resolve_weights(arch: str, weights: str, what: str = "the backbone") -> Path
     config that asks for pretrained weights never silently trains from random init.
     """
     if arch not in ARCHS:
-        raise ValueError(f"unknown backbone {arch!r}; valid: {', '.join(ARCHS)}")
+        raise ConfigError(f"unknown backbone {arch!r}; valid: {', '.join(ARCHS)}")
     if weights == "random":
         return None
     if weights == "imagenet":
@@ -111,9 +110,9 @@ def build_backbone(arch: str, weights: str = "imagenet", what: str = "the backbo
         try:
             missing, unexpected = net.load_state_dict(state, strict=False)
         except RuntimeError as exc:  # shape mismatches
-            raise ValueError(f"{path}: not a {arch} state dict ({str(exc).splitlines()[1].strip()})") from exc
+            raise WeightsError(f"{path}: not a {arch} state dict ({str(exc).splitlines()[1].strip()})") from exc
         if unexpected or [k for k in missing if not k.startswith("fc.")]:
-            raise ValueError(f"{path}: not a {arch} state dict (missing {missing[:3]}, unexpected {unexpected[:3]})")
+            raise WeightsError(f"{path}: not a {arch} state dict (missing {missing[:3]}, unexpected {unexpected[:3]})")
     features = net.fc.in_features
     net.fc = nn.Identity()
     return Backbone(net=net, features=features, weights=describe_weights(path))

@@ -11,12 +11,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
 
 from pipeline.api import DatasetPaths, FolderReader, ShardReader, code_to_input, read_split
-from ufsn.tsn.sampling import snippet_indices, train_offsets, uniform_offsets
+from ufsn.choices import check_choices
+from ufsn.errors import ConfigError, InputError
+from ufsn.layout import chw
+from ufsn.tsn.sampling import Modality, Mode, snippet_indices, train_offsets, uniform_offsets
 from ufsn.tsn.transforms import (
     TSN_SCALES,
     center_box,
@@ -28,30 +32,24 @@ from ufsn.tsn.transforms import (
     resize_short_side,
 )
 
-MODALITIES = ("rgb", "flow", "rgbpair")
-MODES = ("train", "val", "test")
-
 
 @dataclass(frozen=True)
 class ClipConfig:
     """How clips are sampled and augmented (defaults: TSN training on RGB)."""
 
-    modality: str = "rgb"  # rgb (1 frame) | flow (L stacked TV-L1 pairs) | rgbpair (L+1 RGB frames)
-    mode: str = "train"  # train: random snippet per segment + augmentation; val: K centred; test: N uniform
+    modality: Modality = "rgb"  # rgb (1 frame) | flow (L stacked TV-L1 pairs) | rgbpair (L+1 RGB frames)
+    mode: Mode = "train"  # train: random snippet per segment + augmentation; val: K centred; test: N uniform
     segments: int = 3  # K, TSN's segments (train and val)
     new_length: int = 5  # L, flow pairs per snippet (flow, rgbpair)
     test_snippets: int = 25  # N, the CoViAR / DMC-Net protocol
-    test_crops: int = 1  # 1 = centre crop, 10 = four corners + centre, each also flipped
+    test_crops: Literal[1, 10] = 1  # 1 = centre crop, 10 = four corners + centre, each also flipped
     size: int = 224  # output crop side, px
     scale_size: int | None = None  # val/test: short side before cropping (None: size * 256 / 224)
     scales: tuple[float, ...] = TSN_SCALES  # multi-scale crop sides, fractions of the short side
     flip: bool = True  # train: horizontal flip with probability 1/2
 
     def __post_init__(self) -> None:
-        if self.modality not in MODALITIES or self.mode not in MODES:
-            raise ValueError(f"modality must be one of {MODALITIES} and mode one of {MODES}")
-        if self.test_crops not in (1, 10):
-            raise ValueError(f"test_crops must be 1 or 10, got {self.test_crops}")
+        check_choices(self)
 
     @property
     def length(self) -> int:
@@ -80,7 +78,7 @@ class ClipDataset(torch.utils.data.Dataset):
     def __init__(self, reader, videos: Sequence[tuple[str, int]], config: ClipConfig):
         missing = [vid for vid, _ in videos if not reader.has(vid)]
         if missing:
-            raise ValueError(f"{len(missing)} listed videos have no frames or shard entry, e.g. {missing[:3]}")
+            raise InputError(f"{len(missing)} listed videos have no frames or shard entry, e.g. {missing[:3]}")
         self.reader = reader
         self.videos = list(videos)
         self.config = config
@@ -130,12 +128,12 @@ class ClipDataset(torch.utils.data.Dataset):
         cfg = self.config
         if cfg.modality == "rgb":
             x = normalize_rgb(view).reshape(snippets, cfg.size, cfg.size, 3)  # (S, H, W, 3)
-            return torch.from_numpy(x).permute(0, 3, 1, 2)  # (S, 3, H, W)
+            return chw(x)  # (S, 3, H, W)
         if cfg.modality == "flow":
             x = code_to_input(view.astype(np.float32)).reshape(snippets, 2 * cfg.length, cfg.size, cfg.size)
             return torch.from_numpy(x)  # (S, 2L, H, W)
         x = (view.astype(np.float32) / 255.0).reshape(snippets, cfg.length, cfg.size, cfg.size, 3)
-        return torch.from_numpy(x).permute(0, 1, 4, 2, 3)  # (S, L+1, 3, H, W)
+        return chw(x)  # (S, L+1, 3, H, W)
 
     def __getitem__(self, index: int) -> dict:
         cfg = self.config
@@ -168,7 +166,7 @@ def open_reader(root: Path, dataset: str, source: str = "shards", videos: list[s
         return ShardReader(DatasetPaths(Path(root), dataset).shards, videos)
     if source == "frames":
         return FolderReader(Path(root), dataset)
-    raise ValueError(f"source must be 'shards' or 'frames', got {source!r}")
+    raise ConfigError(f"source must be 'shards' or 'frames', got {source!r}")
 
 
 def split_dataset(

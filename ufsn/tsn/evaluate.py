@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from ufsn.distributed import DistContext
+from ufsn.errors import InputError
 from ufsn.tsn.metrics import ClassificationMetrics, classification_metrics, confusion_matrix
 from ufsn.tsn.train import predict
 
@@ -56,7 +57,7 @@ def align(reference: StreamScores, other: StreamScores) -> StreamScores:
     """``other`` reordered to ``reference``'s videos; raises when the video sets differ."""
     if set(reference.video_ids) != set(other.video_ids):
         missing = sorted(set(reference.video_ids) ^ set(other.video_ids))[:3]
-        raise ValueError(f"streams were evaluated on different videos, e.g. {missing}")
+        raise InputError(f"streams were evaluated on different videos, e.g. {missing}")
     position = {vid: i for i, vid in enumerate(other.video_ids)}
     order = [position[vid] for vid in reference.video_ids]
     return StreamScores(other.scores[order], other.labels[order], list(reference.video_ids))

@@ -25,13 +25,14 @@ from pipeline.api import (
     quantize_flow,
     remove_stale_temporaries,
 )
+from ufsn.layout import hwc, unit_rgb
 
 
 def _decode_rgb(blobs: list[bytes]) -> torch.Tensor:
     import cv2
 
     frames = [cv2.imdecode(np.frombuffer(b, np.uint8), cv2.IMREAD_COLOR)[..., ::-1] for b in blobs]
-    return torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).float() / 255.0  # (T, 3, H, W) in [0, 1]
+    return unit_rgb(np.stack(frames))  # (T, 3, H, W) in [0, 1]
 
 
 @torch.no_grad()
@@ -43,8 +44,8 @@ def video_flow_codes(estimator: torch.nn.Module, frames: torch.Tensor, device: t
         stop = min(start + batch, len(frames) - 1)
         img1 = frames[start:stop].to(device)  # (b, 3, H, W)
         img2 = frames[start + 1 : stop + 1].to(device)
-        flow = estimator(img1, img2).full.float().cpu().numpy()  # (b, 2, H, W) px
-        codes.append(quantize_flow(flow.transpose(0, 2, 3, 1), bound))  # (b, H, W, 2)
+        flow = hwc(estimator(img1, img2).full.float())  # (b, H, W, 2) px
+        codes.append(quantize_flow(flow, bound))  # (b, H, W, 2)
     return np.concatenate(codes)
 
 

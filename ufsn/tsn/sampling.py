@@ -6,7 +6,12 @@ All indices are 0-based item indices (frame i is ``img_{i+1:05d}.jpg``; flow pai
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
+
+Modality = Literal["rgb", "flow", "rgbpair"]  # what a snippet's items are: frames | flow pairs | frames for a flow net
+Mode = Literal["train", "val", "test"]  # random snippet per segment | K centred | N uniform
 
 
 def valid_starts(items: int, length: int) -> int:

@@ -3,27 +3,29 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from torch import nn
 
-from ufsn.tsn.backbones import build_backbone, cross_modality_conv, random_conv
+from ufsn.choices import check_choices
+from ufsn.tsn.backbones import Arch, build_backbone, cross_modality_conv, random_conv
 
 
 @dataclass(frozen=True)
 class StreamConfig:
     """One TSN stream (spatial: 3 input channels; temporal: 2L stacked flow channels)."""
 
-    arch: str = "resnet18"  # torchvision ResNet: resnet18 / resnet50 / resnet152 ...
+    arch: Arch = "resnet18"  # torchvision ResNet
     in_channels: int = 3  # 3 for RGB, 2L for L stacked flow pairs (x, y interleaved per pair)
     num_classes: int = 101
     dropout: float = 0.8  # before the classifier; TSN uses 0.8 (RGB) and 0.7 (flow)
     weights: str = "imagenet"  # "imagenet" (when cached, else random), "random", or a state-dict path
     partial_bn: bool = True  # TSN: freeze every BatchNorm but the first while training
-    stem: str = "imagenet"  # imagenet: 7x7/2 conv + max-pool (224 px inputs); small: 3x3/1 conv, no pool (32-64 px)
+    stem: Literal["imagenet", "small"] = "imagenet"  # imagenet: 7x7/2 conv + max-pool (224 px); small: 3x3/1, no pool
 
-
-STEMS = ("imagenet", "small")
+    def __post_init__(self) -> None:
+        check_choices(self)
 
 
 class TSNStream(nn.Module):
@@ -31,8 +33,6 @@ class TSNStream(nn.Module):
 
     def __init__(self, config: StreamConfig):
         super().__init__()
-        if config.stem not in STEMS:
-            raise ValueError(f"unknown stem {config.stem!r}; valid: {', '.join(STEMS)}")
         self.config = config
         backbone = build_backbone(config.arch, config.weights)
         self.weights_used = backbone.weights

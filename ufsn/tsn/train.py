@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 import numpy as np
 import torch
@@ -19,14 +19,16 @@ from torch import nn
 
 from pipeline.api import progress_bar
 from ufsn.checkpoint import load_checkpoint, save_checkpoint
+from ufsn.choices import check_choices
 from ufsn.distributed import all_finite, barrier, broadcast_buffers, unwrap
+from ufsn.errors import NonFiniteLoss
 
 
 @dataclass(frozen=True)
 class OptimConfig:
     """SGD with momentum (TSN) or Adam, with TSN-style step decay of the learning rate."""
 
-    optimizer: str = "sgd"  # sgd (TSN, fine-tuning from ImageNet) | adam (from scratch in few steps)
+    optimizer: Literal["sgd", "adam"] = "sgd"  # sgd (TSN, fine-tuning from ImageNet) | adam (from scratch in few steps)
     epochs: int = 10
     lr: float = 0.001  # TSN: 0.001 (RGB), 0.005 (flow), batch 256 on 8 GPUs
     lr_steps: tuple[int, ...] = (6, 8)  # epochs at which lr is multiplied by 0.1
@@ -37,6 +39,9 @@ class OptimConfig:
     seed: int = 0
     estimator_lr_scale: float = 1.0  # lr multiplier of an embedded flow estimator's parameters (UF-TSN stage 3)
 
+    def __post_init__(self) -> None:
+        check_choices(self)
+
 
 class EpochStats(NamedTuple):
     epoch: int
@@ -44,10 +49,6 @@ class EpochStats(NamedTuple):
     accuracy: float  # training top-1 of clip-level predictions, fraction
     seconds: float
     extra: dict  # float-valued extras, e.g. {"estimator_grad_norm": ...}
-
-
-class NonFiniteLoss(FloatingPointError):
-    """Raised when a training loss (stage 1, 2 or 3) becomes NaN or infinite; the message says where."""
 
 
 StepFn = Callable[[nn.Module, dict], tuple[torch.Tensor, torch.Tensor, dict]]
@@ -135,7 +136,7 @@ def predict(
 
 
 def make_optimizer(model: nn.Module, config: OptimConfig) -> torch.optim.Optimizer:
-    """SGD (momentum) or Adam over the parameters that require gradients; the error lists the valid names."""
+    """SGD (momentum) or Adam over the parameters that require gradients."""
     inner = unwrap(model)
     estimator = getattr(inner, "estimator", None)  # UF-TSN's embedded flow network, if any
     own = {id(p) for p in estimator.parameters()} if isinstance(estimator, nn.Module) else set()
@@ -148,12 +149,10 @@ def make_optimizer(model: nn.Module, config: OptimConfig) -> torch.optim.Optimiz
     # One fused kernel per step instead of a loop over tensors (2.3x faster for ResNet-18's SGD step on a
     # CPU); the same update up to float rounding. Other devices keep torch's default implementation.
     fused = all(p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in rest + est) or None
-    if config.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay,
-                               fused=fused)  # fmt: skip
-    if config.optimizer == "adam":
+    if config.optimizer == "adam":  # else sgd: OptimConfig admits no other
         return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay, fused=fused)
-    raise ValueError(f"unknown optimizer {config.optimizer!r}; valid: sgd, adam")
+    return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay,
+                           fused=fused)  # fmt: skip
 
 
 def lr_at(config: OptimConfig, epoch: int) -> float:

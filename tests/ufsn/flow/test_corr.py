@@ -1,15 +1,19 @@
-"""Cost volume: NumPy reference, hand-worked values, both forms agree, ptflops counts 81 C H W."""
+"""Cost volume: NumPy reference, hand-worked values, the model's form and both its kernels agree with the
+reference loop, ptflops counts 81 C H W."""
 
 import numpy as np
 import pytest
 import torch
 
 from ufsn.flow.corr import (
+    PATCH_FORM_MAX_PIXELS,
     CostVolume,
+    ReferenceCostVolume,
     cost_volume,
-    cost_volume_loop,
     cost_volume_macs,
-    cost_volume_unfold,
+    cost_volume_patches,
+    cost_volume_reference,
+    cost_volume_shifts,
     num_displacements,
 )
 from ufsn.flow.net import FlowNet, FlowNetConfig, count_macs
@@ -28,7 +32,7 @@ def _reference(f1: np.ndarray, f2: np.ndarray, r: int) -> np.ndarray:
     return out
 
 
-@pytest.mark.parametrize("fn", [cost_volume, cost_volume_loop, cost_volume_unfold])
+@pytest.mark.parametrize("fn", [cost_volume, cost_volume_reference, cost_volume_patches, cost_volume_shifts])
 def test_matches_numpy_reference(fn):
     g = torch.Generator().manual_seed(1)
     f1, f2 = torch.randn(1, 3, 6, 7, generator=g), torch.randn(1, 3, 6, 7, generator=g)
@@ -42,18 +46,18 @@ def test_hand_worked_peak_at_true_displacement():
     f1[0, :, 4, 4] = torch.tensor([1.0, 3.0])
     f2 = torch.zeros(1, 2, 9, 9)
     f2[0, :, 5, 7] = torch.tensor([2.0, 4.0])  # the feature moved by dx = +3, dy = +1
-    out = cost_volume_loop(f1, f2, 4)
+    out = cost_volume_reference(f1, f2, 4)
     k = (1 + 4) * 9 + (3 + 4)
     assert out[0, k, 4, 4] == pytest.approx((1 * 2 + 3 * 4) / 2)  # channel mean of the product = 7
     assert out.abs().sum() == pytest.approx(7.0)
 
 
-def test_forms_agree_with_gradients():
+def test_kernels_agree_with_the_reference_and_its_gradients():
     f1 = torch.randn(2, 4, 5, 6, requires_grad=True)
     f2 = torch.randn(2, 4, 5, 6, requires_grad=True)
     g = torch.randn(2, 81, 5, 6)
     grads = []
-    for fn in (cost_volume_loop, cost_volume_unfold, cost_volume):
+    for fn in (cost_volume_reference, cost_volume_patches, cost_volume_shifts, cost_volume):
         a, b = torch.autograd.grad((fn(f1, f2, 4) * g).sum(), (f1, f2))
         grads.append((a, b))
     for a, b in grads[1:]:
@@ -94,31 +98,47 @@ def test_flownet_cost_volume_adds_hand_computed_macs():
     assert with_ops - without == corr + warps
 
 
-@pytest.mark.parametrize("form", ["loop", "patch", "auto"])
-@pytest.mark.parametrize("size", [(2, 2), (3, 5), (8, 8), (9, 8), (12, 12)])  # 64 px is the auto form's switch
-def test_every_form_matches_the_numpy_reference_and_its_gradient(form, size):
+# Either side of the switch between the kernels, square and not.
+SIZES = [(2, 2), (3, 5), (6, 6), (7, 7), (7, 8), (8, 8), (12, 12)]
+
+
+@pytest.mark.parametrize("fn", [cost_volume, cost_volume_patches, cost_volume_shifts])
+@pytest.mark.parametrize("size", SIZES)
+def test_every_form_matches_the_numpy_reference_and_its_gradient(fn, size):
     g = torch.Generator().manual_seed(3)
     f1 = torch.randn(2, 5, *size, generator=g, dtype=torch.float64, requires_grad=True)
     f2 = torch.randn(2, 5, *size, generator=g, dtype=torch.float64, requires_grad=True)
-    out = cost_volume(f1, f2, 4, form)
+    out = fn(f1, f2, 4)
     for b in range(2):
         reference = _reference(f1[b].detach().numpy(), f2[b].detach().numpy(), 4)
         np.testing.assert_allclose(out[b].detach().numpy(), reference, atol=1e-12)
     weights = torch.randn(out.shape, generator=g, dtype=torch.float64)
     got = torch.autograd.grad((out * weights).sum(), (f1, f2))
-    want = torch.autograd.grad((cost_volume_loop(f1, f2, 4) * weights).sum(), (f1, f2))  # plain autograd
+    want = torch.autograd.grad((cost_volume_reference(f1, f2, 4) * weights).sum(), (f1, f2))  # plain autograd
     for a, b in zip(got, want, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
 
 
-def test_unknown_form_is_refused():
-    with pytest.raises(ValueError, match="auto, loop, patch"):
-        cost_volume(torch.zeros(1, 1, 2, 2), torch.zeros(1, 1, 2, 2), 1, "fast")
+@pytest.mark.parametrize("size", SIZES)
+def test_the_cost_volume_picks_its_kernel_by_size(size):
+    f1, f2 = torch.randn(1, 3, *size, requires_grad=True), torch.randn(1, 3, *size, requires_grad=True)
+    small = size[0] * size[1] <= PATCH_FORM_MAX_PIXELS
+    # The same numbers either way, so the graph tells: each kernel is its own autograd Function.
+    assert cost_volume_patches(f1, f2, 4).grad_fn.name() == "_PatchesFnBackward"
+    assert cost_volume_shifts(f1, f2, 4).grad_fn.name() == "_ShiftsFnBackward"
+    assert cost_volume(f1, f2, 4).grad_fn.name() == ("_PatchesFnBackward" if small else "_ShiftsFnBackward")
 
 
-def test_training_step_loss_and_gradients_match_the_loop_form():
+def test_flownet_takes_a_cost_volume_of_its_radius_only():
+    cfg = FlowNetConfig(channels=(8, 8), output_level=1, feature_proj=8, decoder_widths=(8,), context=False)
+    assert type(FlowNet(cfg).corr) is CostVolume
+    assert type(FlowNet(cfg, corr=ReferenceCostVolume(max_displacement=4)).corr) is ReferenceCostVolume
+    with pytest.raises(ValueError, match="cost volume radius 3 != max_displacement 4"):
+        FlowNet(cfg, corr=ReferenceCostVolume(max_displacement=3))
+
+
+def test_training_step_loss_and_gradients_match_the_reference_loop():
     from bench.stage1 import load_flow_config
-    from ufsn.flow.net import FlowNet
     from ufsn.flow.train import compute_loss
 
     cfg = load_flow_config("flow_synthetic_study.toml")  # 5 levels: 24x24 .. 2x2 maps at 48x48 crops
@@ -126,10 +146,9 @@ def test_training_step_loss_and_gradients_match_the_loop_form():
     img1 = torch.rand(2, 3, 48, 48, generator=g)
     img2 = img1.roll(3, dims=-1) * 0.9
     results = []
-    for form in ("loop", "auto"):
+    for corr in (ReferenceCostVolume, CostVolume):  # separate nets, the same seed: only the cost volume differs
         torch.manual_seed(0)
-        net = FlowNet(cfg.resolved_net()).train()
-        net.corr.form = form
+        net = FlowNet(cfg.resolved_net(), corr=corr(max_displacement=cfg.net.max_displacement)).train()
         with torch.no_grad():  # non-zero flow heads, so every level's cost volume reaches the loss
             for p in net.parameters():
                 p.add_(0.01 * torch.randn(p.shape, generator=torch.Generator().manual_seed(p.numel())))

@@ -10,7 +10,18 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from ufsn.flow.evaluate import CSV_COLUMNS, ErrorSums, PairSet, accuracy, classical_flows, uf_flows
+from ufsn.flow.evaluate import (
+    CSV_COLUMNS,
+    ErrorSums,
+    FlowEvalRow,
+    PairSet,
+    accuracy,
+    classical_flows,
+    flow_metrics,
+    markdown_table,
+    split_pairs,
+    uf_flows,
+)
 from ufsn.flow.losses import LossConfig
 from ufsn.flow.net import FlowNet, FlowNetConfig
 from ufsn.flow.train import FlowTrainConfig, train_flow
@@ -121,6 +132,22 @@ def test_error_sums_groups_are_empty_without_motion():
     assert summary.epe_background == pytest.approx(np.sqrt(2))
 
 
+def test_no_valid_pixel_gives_no_error_figures_and_no_ratios():
+    gt, pred = np.zeros((2, 3, 2), np.float32), np.ones((2, 3, 2), np.float32)  # error sqrt(2) everywhere
+    s = ErrorSums()
+    s.add(pred, gt, np.zeros((2, 3), bool), None)  # ground truth known nowhere (KITTI's valid bit all 0)
+    summary = s.summary()
+    assert summary.epe is None and summary.epe_ci95 is None  # not 0.0, a perfect score
+    assert summary.outlier_1px is None and summary.outlier_3px is None and summary.fl_all is None
+    common = dict(fps=None, fps_batch=None, best_batch=None, resolution="3x2", eval_size="3x2", device="cpu",
+                  threads=1)  # fmt: skip
+    rows = [FlowEvalRow("uf", "x", 1, **summary._asdict(), **common),
+            FlowEvalRow("tvl1", "x", 1, **summary._asdict(), **common)]  # fmt: skip
+    uf_line = markdown_table(rows).splitlines()[2]
+    assert uf_line.startswith("| uf | 1 | - | - | - |") and "0.000" not in uf_line
+    assert flow_metrics(rows)["epe_ratio_tvl1"] is None and "epe_ratio_zero" not in flow_metrics(rows)
+
+
 @pytest.fixture(scope="module")
 def tiny_run(tiny_root, tmp_path_factory):
     root = tmp_path_factory.mktemp("evalroot")
@@ -149,7 +176,10 @@ def test_cli_flow_eval_run(tiny_run, tmp_path):
     rows = list(csv.DictReader(out.open()))
     assert tuple(rows[0]) == CSV_COLUMNS
     assert [r["method"] for r in rows] == ["zero", "uf", "tvl1", "dis", "farneback"]
-    assert all(float(r["epe"]) >= 0 and r["pairs"] == "3" for r in rows)
+    assert all(r["pairs"] == "3" for r in rows)
+    pairs = split_pairs(tiny_run, "synthetic", 1, "test", 3)  # what the command scored (its defaults)
+    magnitude = [np.linalg.norm(f, axis=-1)[v] for f, v in zip(pairs.flow, pairs.valid, strict=True)]
+    assert float(rows[0]["epe"]) == pytest.approx(np.concatenate(magnitude).mean(), rel=1e-5)  # zero flow: mean |gt|
     assert float(rows[2]["epe"]) < float(rows[0]["epe"])  # TV-L1 beats zero flow on the synthetic pairs
     metrics = load_record(tiny_run / "synthetic" / "runs" / "flow-full-split1").flow_metrics["split1_test"]
     assert {"epe", "epe_noc", "epe_ratio_tvl1", "references"} <= set(metrics)

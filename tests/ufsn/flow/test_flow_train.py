@@ -9,11 +9,12 @@ import torch
 from click.testing import CliRunner
 
 from pipeline.storage.paths import DatasetPaths
+from ufsn.errors import ConfigError, NonFiniteLoss
 from ufsn.flow.augment import geometric
 from ufsn.flow.data import load_bank, split_videos
 from ufsn.flow.losses import LossConfig
-from ufsn.flow.net import FlowNetConfig
-from ufsn.flow.train import FlowTrainConfig, NonFiniteLoss, load_estimator, train_flow
+from ufsn.flow.net import FlowNet, FlowNetConfig
+from ufsn.flow.train import FlowTrainConfig, load_estimator, train_flow
 from ufsn.flow.warp import warp
 
 TINY_NET = FlowNetConfig(channels=(8, 12, 16), output_level=2, feature_proj=8, decoder_widths=(16, 8),
@@ -132,11 +133,24 @@ def test_log_epe_only_against_ground_truth(tiny_root, tmp_path):
     assert len(rows) == 2 and all(float(r["epe"]) > 0.1 for r in rows)  # the synthetic actors move >= 1 px
 
 
-def test_oracle_and_ablation_variants_train(tiny_root, tmp_path):
+def test_oracle_and_ablation_variants_train_what_they_say(tiny_root, tmp_path):
+    import csv
+
     for variant in ("oracle", "nocv-nms"):
-        result = train_flow(tiny_cfg(tiny_root, variant=variant, steps=2), tmp_path / variant, progress=False)
+        cfg = tiny_cfg(tiny_root, variant=variant, steps=2)
+        result = train_flow(cfg, tmp_path / variant, progress=False)
         assert result.steps == 2 and result.val_epe is not None
-    with pytest.raises(ValueError, match="valid: full, nms, nocv-nms, oracle"):
+        torch.manual_seed(cfg.seed)  # the trainer's seeded init, rebuilt
+        init = FlowNet(cfg.resolved_net()).state_dict()
+        state = torch.load(tmp_path / variant / "checkpoint.pt", weights_only=True)
+        assert state["model"].keys() == init.keys()  # the variant's own network (no cost-volume weights for nocv)
+        assert all(not torch.equal(state["model"][k], v) for k, v in init.items() if v.is_floating_point())
+        assert (state["net_config"]["cost_volume"], state["net_config"]["multi_scale"]) == {
+            "oracle": (True, True), "nocv-nms": (False, False)}[variant]  # fmt: skip
+        rows = list(csv.DictReader((tmp_path / variant / "train_log.csv").open()))
+        census = [r["census"] for r in rows]  # the oracle fits ground truth: no photometric terms at all
+        assert census == ["", ""] if variant == "oracle" else all(float(c) > 0 for c in census)
+    with pytest.raises(ConfigError, match="variant = 'bogus'; valid values: 'full', 'nms', 'nocv-nms', 'oracle'"):
         tiny_cfg(tiny_root, variant="bogus")
 
 
@@ -294,7 +308,7 @@ def test_shipped_flow_configs_parse_and_the_synthetic_ones_end_on_steps():
 
 def test_stage1_config_errors_name_file_section_and_key(tmp_path):
     from bench.stage1 import load_flow_config
-    from ufsn.config_loader import ConfigError
+    from ufsn.errors import ConfigError
 
     config = tmp_path / "typo.toml"
     config.write_text("steps = 5\n[net]\nchanels = [8, 8]\n")

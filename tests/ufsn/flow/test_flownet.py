@@ -13,7 +13,6 @@ SWITCHES = {
     "nocv": FlowNetConfig(cost_volume=False),
     "per-level-decoders": FlowNetConfig(shared_decoder=False),
     "no-context": FlowNetConfig(context=False),
-    "vectorised-corr": FlowNetConfig(vectorised_corr=True),
     "r2-out3": FlowNetConfig(max_displacement=2, output_level=3),
     "guided-upsampling": FlowNetConfig(upsample="guided", output_level=1),
 }
@@ -45,6 +44,24 @@ def test_default_is_four_level_quarter_resolution():
     cfg = FlowNetConfig()
     assert cfg.decode_levels == [5, 4, 3, 2] and cfg.max_displacement == 4
     assert 0.3e6 < count_parameters(FlowNet(cfg)) < 5.7e6  # lighter than the seed's 5.7M
+
+
+def test_configs_that_still_carry_vectorised_corr_load():
+    from dataclasses import asdict
+
+    from ufsn.flow.net import flownet_config
+    from ufsn.flow.train import FlowTrainConfig
+
+    # Checkpoints (net_config), run records (flow_net, config.net) and TOML [net] tables written before the cost
+    # volume picked its own kernel carry the retired switch; it never changed the numbers, so it is dropped.
+    net = FlowNetConfig(channels=(8, 12), output_level=1)
+    stored = {**asdict(net), "vectorised_corr": True}
+    assert flownet_config(stored, file="old checkpoint") == net
+    train = FlowTrainConfig(net=net)
+    assert FlowTrainConfig.from_dict({**train.to_dict(), "net": stored}, file="old record.json") == train
+    assert "vectorised_corr" not in asdict(net)
+    with pytest.raises(ValueError, match="unknown key 'vectorized_corr'"):  # any other unknown key still fails
+        flownet_config({**asdict(net), "vectorized_corr": True}, file="typo.toml")
 
 
 def test_odd_input_size_and_bad_level():

@@ -32,7 +32,7 @@ def test_initial_field_is_the_ground_truth_in_field_pixels():
     assert field.shape == (2, 2, 4, 6) and torch.allclose(field[:, 0], torch.tensor(0.75))
     assert torch.allclose(field[:, 1], torch.tensor(-0.25))
     assert torch.equal(initial_field(gt, 4, "zero"), torch.zeros(2, 2, 2, 3))
-    with pytest.raises(ValueError, match="valid: gt, zero"):
+    with pytest.raises(ValueError, match="init = 'random'; valid values: 'gt', 'zero'"):
         LossFloorConfig(init="random")
 
 

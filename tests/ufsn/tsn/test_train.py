@@ -10,7 +10,8 @@ import torch
 from torch import nn
 
 from ufsn.checkpoint import load_checkpoint
-from ufsn.tsn.train import NonFiniteLoss, OptimConfig, fit, lr_at, predict
+from ufsn.errors import ConfigError, NonFiniteLoss
+from ufsn.tsn.train import OptimConfig, fit, lr_at, predict
 
 
 class _Toy(nn.Module):
@@ -92,8 +93,8 @@ def test_optimizer_choice():
 
     assert isinstance(make_optimizer(_Toy(), replace(CFG, optimizer="adam")), torch.optim.Adam)
     assert isinstance(make_optimizer(_Toy(), CFG), torch.optim.SGD)
-    with pytest.raises(ValueError, match="valid: sgd, adam"):
-        make_optimizer(_Toy(), replace(CFG, optimizer="lbfgs"))
+    with pytest.raises(ConfigError, match="optimizer = 'lbfgs'; valid values: 'sgd', 'adam'"):
+        replace(CFG, optimizer="lbfgs")  # refused when the config is built, before any optimizer
 
 
 def test_sgd_step_matches_the_momentum_update_by_hand():

@@ -9,7 +9,8 @@ import pytest
 import torch
 from torch import nn
 
-from ufsn.tsn.backbones import MissingWeightsError, build_backbone, cross_modality_conv
+from ufsn.errors import ConfigError, MissingWeightsError
+from ufsn.tsn.backbones import build_backbone, cross_modality_conv
 from ufsn.tsn.streams import StreamConfig, TSNStream, late_fusion, segment_consensus
 
 
@@ -181,5 +182,5 @@ def test_small_stem_keeps_resolution_into_layer1():
 
 
 def test_unknown_stem_lists_valid_ones():
-    with pytest.raises(ValueError, match="imagenet, small"):
-        TSNStream(StreamConfig(num_classes=2, weights="random", stem="tiny"))
+    with pytest.raises(ConfigError, match="stem = 'tiny'; valid values: 'imagenet', 'small'"):
+        StreamConfig(num_classes=2, weights="random", stem="tiny")  # refused when built, before any network

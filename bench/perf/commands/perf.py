@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import click
 
-from bench.commands.perf_extract import perf_extract
-from bench.commands.perf_flow import perf_flow
-from bench.commands.perf_loader import loader
-from bench.commands.perf_memory import perf_memory
-from bench.commands.perf_train import perf_train
-from bench.commands.perf_tvl1 import perf_tvl1
+from bench.perf.commands.extract import perf_extract
+from bench.perf.commands.flow import perf_flow
+from bench.perf.commands.loader import loader
+from bench.perf.commands.memory import perf_memory
+from bench.perf.commands.train import perf_train
+from bench.perf.commands.tvl1 import perf_tvl1
 
 
 @click.group("perf")

@@ -15,7 +15,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from bench.timing import measure
+from bench.perf.timing import measure
 from ufsn.flow.net import quiet_ptflops
 from ufsn.flow.variants import VARIANTS
 
@@ -77,7 +77,7 @@ def study_estimators(config: EfficiencyConfig) -> list[EstimatorSpec]:
         elif flow_config is not None:
             net, source = replace(flow_config, variant=variant).resolved_net(), f"config {flow_file}"
         else:
-            net = replace(FlowNetConfig(), **VARIANTS[variant])
+            net = replace(FlowNetConfig(), **VARIANTS[variant].net)
             source = f"FlowNetConfig() defaults (no bench/configs/{config.experiment}.toml)"
         specs.append(EstimatorSpec(label, net, source))
     return specs
@@ -99,7 +99,8 @@ def sample_pairs(width: int, height: int) -> list[tuple[np.ndarray, np.ndarray]]
 def _opencv_rows(pairs: list[tuple[np.ndarray, np.ndarray]], config: EfficiencyConfig) -> list[dict]:
     import cv2
 
-    from pipeline.steps.tvl1 import TVL1Params, compute_tvl1
+    from pipeline.steps.tvl1.opencv import compute_tvl1
+    from pipeline.steps.tvl1.params import TVL1Params
 
     cv2.setNumThreads(config.threads)
     grays = [tuple(cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in pair) for pair in pairs]

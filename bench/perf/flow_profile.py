@@ -1,4 +1,5 @@
-"""Where the flow estimator's time goes: per-part wall time (forward hooks) and the cost-volume forms."""
+"""Where the flow estimator's time goes: per-part wall time (forward hooks), and the cost volume against its
+reference loop and each of its two kernels."""
 
 from __future__ import annotations
 
@@ -8,7 +9,13 @@ from typing import NamedTuple
 
 import torch
 
-from ufsn.flow.corr import cost_volume, cost_volume_loop, cost_volume_unfold
+from ufsn.flow.corr import (
+    PATCH_FORM_MAX_PIXELS,
+    cost_volume,
+    cost_volume_patches,
+    cost_volume_reference,
+    cost_volume_shifts,
+)
 from ufsn.flow.net import FlowNet
 
 
@@ -16,6 +23,7 @@ class PartTime(NamedTuple):
     part: str
     ms: float  # per forward pass
     share: float  # of the whole forward pass
+    calls: int  # calls timed over all repeats (the rest: one per forward pass)
 
 
 def _timed_modules(net: FlowNet) -> list[tuple[str, torch.nn.Module]]:
@@ -39,6 +47,7 @@ def profile_parts(net: FlowNet, img1: torch.Tensor, img2: torch.Tensor, repeats:
     Hooks time each top-level child; CPU execution is synchronous, so wall time is the part's time.
     """
     totals: dict[str, float] = defaultdict(float)
+    calls: dict[str, int] = defaultdict(int)
     starts: dict[str, float] = {}
     handles = []
 
@@ -46,7 +55,11 @@ def profile_parts(net: FlowNet, img1: torch.Tensor, img2: torch.Tensor, repeats:
         return lambda module, args: starts.__setitem__(name, time.perf_counter())
 
     def finished(name):
-        return lambda module, args, out: totals.__setitem__(name, totals[name] + time.perf_counter() - starts[name])
+        def hook(module, args, out):
+            totals[name] += time.perf_counter() - starts[name]
+            calls[name] += 1
+
+        return hook
 
     for name, module in _timed_modules(net):
         handles += [module.register_forward_pre_hook(started(name)), module.register_forward_hook(finished(name))]
@@ -54,6 +67,7 @@ def profile_parts(net: FlowNet, img1: torch.Tensor, img2: torch.Tensor, repeats:
         with torch.inference_mode():
             net(img1, img2)  # warm-up
             totals.clear()
+            calls.clear()
             start = time.perf_counter()
             for _ in range(repeats):
                 net(img1, img2)
@@ -61,9 +75,11 @@ def profile_parts(net: FlowNet, img1: torch.Tensor, img2: torch.Tensor, repeats:
     finally:
         for h in handles:
             h.remove()
-    parts = [PartTime(n, 1e3 * t / repeats, t / whole) for n, t in sorted(totals.items(), key=lambda kv: -kv[1])]
+    parts = [
+        PartTime(n, 1e3 * t / repeats, t / whole, calls[n]) for n, t in sorted(totals.items(), key=lambda kv: -kv[1])
+    ]
     rest = whole - sum(totals.values())
-    return [*parts, PartTime("rest (upsampling, cat, mean removal)", 1e3 * rest / repeats, rest / whole)]
+    return [*parts, PartTime("rest (upsampling, cat, mean removal)", 1e3 * rest / repeats, rest / whole, repeats)]
 
 
 class CorrTiming(NamedTuple):
@@ -74,17 +90,21 @@ class CorrTiming(NamedTuple):
 
 
 def benchmark_corr(batch: int, channels: int, height: int, width: int, repeats: int = 3) -> list[CorrTiming]:
-    """The three cost-volume forms on one feature size (R = 4)."""
+    """The cost volume, each of its kernels and the reference loop on one feature size (R = 4)."""
     f1 = torch.randn(batch, channels, height, width, requires_grad=True)
     f2 = torch.randn(batch, channels, height, width, requires_grad=True)
     feat_mb = f1.numel() * 4 / 2**20
-    padded_mb = feat_mb * (1 + (1 + 8 / height) * (1 + 8 / width))
+    padded_mb = feat_mb * (1 + (1 + 8 / height) * (1 + 8 / width))  # f1 and the padded f2
+    patches_mb = feat_mb * 82  # f1 and the 81 shifted copies of f2
+    small = height * width <= PATCH_FORM_MAX_PIXELS
     forms = {
-        "auto (default: patch up to 64 px, else loop)": (cost_volume, padded_mb),
-        "loop + in-place backward": (lambda a, b: cost_volume(a, b, 4, "loop"), padded_mb),
-        "patch, recomputed in backward": (lambda a, b: cost_volume(a, b, 4, "patch"), feat_mb),
-        "loop, autograd backward": (cost_volume_loop, feat_mb * (1 + (1 + 8 / height) * (1 + 8 / width))),
-        "unfold (vectorised)": (cost_volume_unfold, feat_mb * 82),
+        f"cost_volume (default: patches up to {PATCH_FORM_MAX_PIXELS} px, else shifts)": (
+            cost_volume,
+            patches_mb if small else padded_mb,
+        ),
+        "shifts, in-place backward": (cost_volume_shifts, padded_mb),
+        "patches (unfold), autograd backward": (cost_volume_patches, patches_mb),
+        "reference loop, autograd backward": (cost_volume_reference, padded_mb),
     }
     out = []
     for name, (fn, mem) in forms.items():

@@ -30,7 +30,7 @@ from pipeline.frame_size import FrameSize
 from pipeline.readers.decoders import load_torchcodec
 from pipeline.readers.video import FrameStream, find_videos
 from pipeline.steps.extract import ExtractConfig, run_extract
-from pipeline.steps.tvl1 import TVL1Config, run_tvl1
+from pipeline.steps.tvl1.step import TVL1Config, run_tvl1
 
 QSCALES = (1, 2, 3, 4, 5)  # ffmpeg MJPEG qscale candidates (1 needs -qmin 1)
 
@@ -60,8 +60,27 @@ class PerfRow(NamedTuple):
         return self.items / self.seconds
 
 
+@dataclass(frozen=True)
+class PerfRows:
+    """The rows of one run by name, so every ratio reads the row it means; ``None``: torchcodec not measured."""
+
+    extract: PerfRow  # extract with decord, the baseline
+    extract_torchcodec: PerfRow | None
+    ffmpeg: PerfRow  # the ffmpeg CLI on the same videos and cores
+    decode: PerfRow  # decord alone
+    decode_torchcodec: PerfRow | None
+    tvl1_one: PerfRow  # TV-L1 with 1 worker
+    tvl1_many: PerfRow  # TV-L1 with ``workers`` workers
+
+    def in_order(self) -> list[PerfRow]:
+        """The measured rows in table order."""
+        rows = [self.extract, self.extract_torchcodec, self.ffmpeg, self.decode, self.decode_torchcodec,
+                self.tvl1_one, self.tvl1_many]  # fmt: skip
+        return [row for row in rows if row is not None]
+
+
 class PerfExtractResult(NamedTuple):
-    rows: list[PerfRow]
+    rows: PerfRows
     qscale: int
     ours_kb: float  # mean JPEG size of extract's frames
     ffmpeg_kb: float  # mean JPEG size of ffmpeg's frames at qscale
@@ -169,6 +188,73 @@ def _pair_dataset(frames: Path, target: Path, pairs: int, per_folder: int = 2) -
     return made
 
 
+def _frame_count(frames_dir: Path) -> int:
+    return sum(len(list(p.iterdir())) for p in frames_dir.iterdir() if p.is_dir())
+
+
+def _extract_row(config: PerfExtractConfig, tmp: Path, decoder: str, progress: bool) -> tuple[PerfRow, Path]:
+    """Extract's row with ``decoder`` and the frames folder it wrote."""
+    seconds, frames_dir = _time_extract(config, tmp, decoder, progress)
+    method = (f"ufsn-data extract (decord + OpenCV, q{config.quality})" if decoder == "decord"
+              else f"ufsn-data extract --decoder {decoder} (q{config.quality})")  # fmt: skip
+    return PerfRow("extract", method, config.workers, _frame_count(frames_dir), seconds), frames_dir
+
+
+class FfmpegRun(NamedTuple):
+    row: PerfRow
+    qscale: int  # the -q:v whose JPEGs are closest in size to extract's
+    kb: float  # mean JPEG size of ffmpeg's frames at qscale
+
+
+def _ffmpeg_run(config: PerfExtractConfig, binary: str, videos: list[Path], tmp: Path, frames_dir: Path) -> FfmpegRun:
+    """Pick ffmpeg's qscale on the first video (size closest to extract's), then time it on every video."""
+    probe = videos[0]
+    sizes = {}
+    for q in QSCALES:
+        _ffmpeg_one(binary, probe, tmp / "probe" / str(q), config.size, q)
+        sizes[q] = _mean_kb(tmp / "probe" / str(q))
+    ours_probe_kb = _mean_kb(frames_dir / probe.stem)
+    qscale = min(QSCALES, key=lambda q: abs(sizes[q] - ours_probe_kb))
+    times = []
+    count = 0
+    for repeat in range(config.repeats + 1):  # the first run is a warm-up
+        out = tmp / "ffmpeg" / str(repeat)
+        seconds, count = _timed(lambda out=out: _ffmpeg_all(binary, videos, out, config.size, qscale, config.workers))
+        if repeat:
+            times.append(seconds)
+    row = PerfRow("extract", f"ffmpeg CLI (-q:v {qscale}, -threads 1)", config.workers, count, min(times))
+    return FfmpegRun(row, qscale, _mean_kb(tmp / "ffmpeg" / "1"))
+
+
+def _decode_row(videos: list[Path], decoder: str, repeats: int) -> PerfRow:
+    """One decoder alone over every video, in this process."""
+    seconds, frames = _time_decode(videos, decoder, repeats)
+    return PerfRow("decode", f"{decoder} (FrameStream, native size)", 1, frames, seconds)
+
+
+def _tvl1_rows(config: PerfExtractConfig, frames_dir: Path, tmp: Path, progress: bool) -> tuple[PerfRow, PerfRow]:
+    """TV-L1 on pairs cut from the extracted frames, with 1 and with ``config.workers`` workers."""
+    pairs = _pair_dataset(frames_dir, tmp / "pairs" / "frames", config.tvl1_pairs)
+
+    def row(workers: int) -> PerfRow:
+        tvl1_config = TVL1Config(root=tmp, dataset="pairs", workers=workers, force=True)
+        # The joblib pool started by extract is reused (loky keeps it), so no spawn cost is timed.
+        seconds, _ = _timed(lambda: run_tvl1(tvl1_config, progress=progress))
+        return PerfRow("tvl1", "OpenCV Dual TV-L1 (CPU defaults)", workers, pairs, seconds)
+
+    one = row(1)
+    return one, row(config.workers)
+
+
+def _torchcodec_note() -> str:
+    """Why torchcodec cannot be measured here; "" when it can."""
+    try:
+        load_torchcodec()
+    except RuntimeError as exc:  # FFmpeg's shared libraries (or torchcodec) missing: the other rows still run
+        return str(exc)
+    return ""
+
+
 def run_perf_extract(config: PerfExtractConfig, progress: bool = False) -> PerfExtractResult:
     """Time extract (decord, torchcodec) vs ffmpeg, each decoder alone, and TV-L1 with 1 vs ``workers`` workers."""
     # Largest first, as extract orders its tasks, so neither side pays a long video at the tail.
@@ -176,80 +262,33 @@ def run_perf_extract(config: PerfExtractConfig, progress: bool = False) -> PerfE
     if not videos:
         raise FileNotFoundError(f"no videos under {config.videos}/<Class>/")
     binary = ffmpeg_binary(config.ffmpeg)
-    rows: list[PerfRow] = []
     load_before = os.getloadavg()[0]
-    try:
-        load_torchcodec()
-        torchcodec_note = ""
-    except RuntimeError as exc:  # FFmpeg's shared libraries (or torchcodec) missing: the other rows still run
-        torchcodec_note = str(exc)
+    torchcodec_note = _torchcodec_note()
+    with_torchcodec = not torchcodec_note
     with tempfile.TemporaryDirectory(prefix="ufsn-perf-") as tmp_name:
         tmp = Path(tmp_name)
-        seconds, frames_dir = _time_extract(config, tmp, "decord", progress)
-        frames = sum(len(list(p.iterdir())) for p in frames_dir.iterdir() if p.is_dir())
-        extract = PerfRow("extract", f"ufsn-data extract (decord + OpenCV, q{config.quality})", config.workers,
-                          frames, seconds)  # fmt: skip
-        rows.append(extract)
+        extract, frames_dir = _extract_row(config, tmp, "decord", progress)
         ours_kb = _mean_kb(frames_dir)
-        extract_tc = decode_tc = None
-        if not torchcodec_note:
-            seconds, tc_dir = _time_extract(config, tmp, "torchcodec", progress)
-            frames = sum(len(list(p.iterdir())) for p in tc_dir.iterdir() if p.is_dir())
-            extract_tc = PerfRow("extract", f"ufsn-data extract --decoder torchcodec (q{config.quality})",
-                                 config.workers, frames, seconds)  # fmt: skip
-            rows.append(extract_tc)
-
-        probe = videos[0]
-        sizes = {}
-        for q in QSCALES:
-            _ffmpeg_one(binary, probe, tmp / "probe" / str(q), config.size, q)
-            sizes[q] = _mean_kb(tmp / "probe" / str(q))
-        ours_probe_kb = _mean_kb(frames_dir / probe.stem)
-        qscale = min(QSCALES, key=lambda q: abs(sizes[q] - ours_probe_kb))
-        times = []
-        count = 0
-        for repeat in range(config.repeats + 1):  # the first run is a warm-up
-            out = tmp / "ffmpeg" / str(repeat)
-            seconds, count = _timed(
-                lambda out=out: _ffmpeg_all(binary, videos, out, config.size, qscale, config.workers)
-            )
-            if repeat:
-                times.append(seconds)
-        ffmpeg = PerfRow("extract", f"ffmpeg CLI (-q:v {qscale}, -threads 1)", config.workers, count, min(times))
-        rows.append(ffmpeg)
-        ffmpeg_kb = _mean_kb(tmp / "ffmpeg" / "1")
-
-        seconds, frames = _time_decode(videos, "decord", config.repeats)
-        decode = PerfRow("decode", "decord (FrameStream, native size)", 1, frames, seconds)
-        rows.append(decode)
-        if not torchcodec_note:
-            seconds, frames = _time_decode(videos, "torchcodec", config.repeats)
-            decode_tc = PerfRow("decode", "torchcodec (FrameStream, native size)", 1, frames, seconds)
-            rows.append(decode_tc)
-
-        pairs = _pair_dataset(frames_dir, tmp / "pairs" / "frames", config.tvl1_pairs)
-        tvl1 = []
-        for workers in (1, config.workers):
-            tvl1_config = TVL1Config(root=tmp, dataset="pairs", workers=workers, force=True)
-            # The joblib pool started by extract is reused (loky keeps it), so no spawn cost is timed.
-            seconds, _ = _timed(lambda c=tvl1_config: run_tvl1(c, progress=progress))
-            tvl1.append(PerfRow("tvl1", "OpenCV Dual TV-L1 (CPU defaults)", workers, pairs, seconds))
-        rows += tvl1
-    load = (load_before, os.getloadavg()[0])
+        extract_tc = _extract_row(config, tmp, "torchcodec", progress)[0] if with_torchcodec else None
+        ffmpeg = _ffmpeg_run(config, binary, videos, tmp, frames_dir)
+        decode = _decode_row(videos, "decord", config.repeats)
+        decode_tc = _decode_row(videos, "torchcodec", config.repeats) if with_torchcodec else None
+        tvl1_one, tvl1_many = _tvl1_rows(config, frames_dir, tmp, progress)
+    rows = PerfRows(extract, extract_tc, ffmpeg.row, decode, decode_tc, tvl1_one, tvl1_many)
     return PerfExtractResult(
         rows,
-        qscale,
+        ffmpeg.qscale,
         ours_kb,
-        ffmpeg_kb,
-        extract_ratio=extract.rate / ffmpeg.rate,
+        ffmpeg.kb,
+        extract_ratio=extract.rate / ffmpeg.row.rate,
         torchcodec_extract_ratio=extract_tc.rate / extract.rate if extract_tc else None,
         torchcodec_decode_ratio=decode_tc.rate / decode.rate if decode_tc else None,
         torchcodec_note=torchcodec_note,
-        tvl1_efficiency=tvl1[1].rate / (config.workers * tvl1[0].rate),
+        tvl1_efficiency=tvl1_many.rate / (config.workers * tvl1_one.rate),
         videos=len(videos),
         cpu_count=os.cpu_count() or 0,
         ffmpeg_binary=binary,
-        load=load,
+        load=(load_before, os.getloadavg()[0]),
     )
 
 
@@ -269,7 +308,7 @@ def format_table(result: PerfExtractResult, config: PerfExtractConfig) -> str:
         "| step | method | processes x threads | items | seconds | items/s |",
         "|---|---|---|---|---|---|",
     ]
-    for row in result.rows:
+    for row in result.rows.in_order():
         unit = "pairs" if row.step == "tvl1" else "frames"
         cells = [
             row.step,

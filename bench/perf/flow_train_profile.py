@@ -17,6 +17,8 @@ from typing import NamedTuple
 
 import torch
 
+from ufsn.flow.corr import CostVolume
+
 LOSS_LABELS = ("loss.warp", "loss.photometric", "loss.census", "loss.smoothness", "loss.occlusion")
 # The convolution kernels of a training step (forward: oneDNN or the slow path; backward: both gradients).
 CONV_OPS = ("aten::mkldnn_convolution", "aten::convolution_backward", "aten::_slow_conv2d_forward",
@@ -27,6 +29,7 @@ class TrainPart(NamedTuple):
     part: str
     ms: float  # per step
     share: float  # of the whole step
+    calls: int  # times the part ran over the timed steps (a phase: once a step; a kernel or loss term: its calls)
 
 
 def _sync(device: torch.device) -> None:
@@ -34,15 +37,15 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def _steps(cfg, batches, net, opt, device, first: int, count: int, totals: dict | None) -> None:
-    """Run ``count`` training steps from step ``first``, adding each phase's seconds into ``totals``."""
+def _steps(cfg, batches, net, opt, device, first: int, count: int, timings: dict | None) -> None:
+    """Run ``count`` training steps from step ``first``, appending each phase's seconds to ``timings[phase]``."""
     from ufsn.flow.train import compute_loss
 
     def mark(name, since):
         _sync(device)
         now = time.perf_counter()
-        if totals is not None:
-            totals[name] += now - since
+        if timings is not None:
+            timings[name].append(now - since)
         return now
 
     for step in range(first, first + count):
@@ -60,8 +63,9 @@ def _steps(cfg, batches, net, opt, device, first: int, count: int, totals: dict 
         mark("clip + optimiser step", t)
 
 
-def _setup(cfg, data, device: torch.device, corr_form: str):
-    """A seeded FlowNet, its Adam and an endless iterator of training batches read in this process."""
+def _setup(cfg, data, device: torch.device, corr: type[CostVolume]):
+    """A seeded FlowNet with a ``corr`` cost volume, its Adam and an endless iterator of training batches read
+    in this process."""
     from dataclasses import replace
 
     from ufsn.distributed import DistContext
@@ -69,20 +73,29 @@ def _setup(cfg, data, device: torch.device, corr_form: str):
     from ufsn.flow.train import _pair_loader
 
     torch.manual_seed(cfg.seed)
-    net = FlowNet(cfg.resolved_net()).to(device).train()
-    net.corr.form = corr_form
+    net_config = cfg.resolved_net()
+    net = FlowNet(net_config, corr=corr(max_displacement=net_config.max_displacement)).to(device).train()
     batches = iter(_pair_loader(data, replace(cfg, workers=0), DistContext(0, 1, 0, device), 0, device))
     return net, torch.optim.Adam(net.parameters(), lr=cfg.lr), batches
 
 
-def step_seconds(cfg, data, device: torch.device, corr_form: str, steps: int = 10, warmup: int = 3) -> float:
-    """Wall time per training step with the cost volume computed in ``corr_form`` (auto | loop | patch);
-    ``data`` is the stage-1 PairDataset (:func:`ufsn.flow.pairs.pair_dataset`)."""
-    net, opt, batches = _setup(cfg, data, device, corr_form)
+def _timed_steps(cfg, data, device: torch.device, corr: type[CostVolume], steps: int, warmup: int):
+    """The set-up net, optimiser and batches after ``warmup`` steps, and each phase's seconds over ``steps`` more."""
+    net, opt, batches = _setup(cfg, data, device, corr)
     _steps(cfg, batches, net, opt, device, 0, warmup, None)
-    totals: dict[str, float] = defaultdict(float)
-    _steps(cfg, batches, net, opt, device, warmup, steps, totals)
-    return sum(totals.values()) / steps
+    timings: dict[str, list[float]] = defaultdict(list)
+    _steps(cfg, batches, net, opt, device, warmup, steps, timings)
+    return net, opt, batches, timings
+
+
+def step_seconds(
+    cfg, data, device: torch.device, corr: type[CostVolume] = CostVolume, steps: int = 10, warmup: int = 3
+) -> float:
+    """Wall time per training step with a ``corr`` cost volume (:class:`CostVolume`, the model's, or
+    :class:`ReferenceCostVolume`, the plain loop); ``data`` is the stage-1 PairDataset
+    (:func:`ufsn.flow.pairs.pair_dataset`)."""
+    *_, timings = _timed_steps(cfg, data, device, corr, steps, warmup)
+    return sum(sum(t) for t in timings.values()) / steps
 
 
 def profile_train_step(cfg, data, device: torch.device, steps: int = 10, warmup: int = 3) -> list[TrainPart]:
@@ -90,31 +103,38 @@ def profile_train_step(cfg, data, device: torch.device, steps: int = 10, warmup:
     part is the convolution kernels' time (forward and backward), which bounds what any other change can gain."""
     from torch.profiler import ProfilerActivity, profile
 
-    net, opt, batches = _setup(cfg, data, device, "auto")
-    _steps(cfg, batches, net, opt, device, 0, warmup, None)
-    totals: dict[str, float] = defaultdict(float)
-    _steps(cfg, batches, net, opt, device, warmup, steps, totals)
+    net, opt, batches, timings = _timed_steps(cfg, data, device, CostVolume, steps, warmup)
+    totals = {phase: sum(t) for phase, t in timings.items()}
+    counts = {phase: len(t) for phase, t in timings.items()}
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
     with profile(activities=activities) as prof:
         _steps(cfg, batches, net, opt, device, warmup + steps, steps, None)
     labelled = {e.key: e.cpu_time_total / 1e6 for e in prof.key_averages() if e.key in LOSS_LABELS}
+    label_calls = {e.key: e.count for e in prof.key_averages() if e.key in LOSS_LABELS}
     whole = sum(totals.values())
     forward = totals.pop("forward + loss")
+    forwards = counts.pop("forward + loss")
     # The profiled pass is slower (instrumentation); scale its label times to the unprofiled forward.
     loss_forward = sum(labelled.values())
     profiled_forward = next((e.cpu_time_total / 1e6 for e in prof.key_averages() if e.key == "forward_pass"), None)
-    parts = [TrainPart(k, 1e3 * v / steps, v / whole) for k, v in totals.items()]
+    parts = [TrainPart(k, 1e3 * v / steps, v / whole, counts[k]) for k, v in totals.items()]
     scale = 1.0 if profiled_forward is None else forward / profiled_forward
     if loss_forward * scale > forward:  # a loaded machine can stretch the profiled pass: the terms fill the forward
         scale = forward / loss_forward
-    terms = [TrainPart(f"  {k} (forward)", 1e3 * v * scale / steps, v * scale / whole) for k, v in labelled.items()]
+    terms = [
+        TrainPart(f"  {k} (forward)", 1e3 * v * scale / steps, v * scale / whole, label_calls[k])
+        for k, v in labelled.items()
+    ]
     net_forward = forward - loss_forward * scale
-    parts.insert(1, TrainPart("forward: network", 1e3 * net_forward / steps, net_forward / whole))
+    parts.insert(1, TrainPart("forward: network", 1e3 * net_forward / steps, net_forward / whole, forwards))
     parts.insert(2, TrainPart("forward: loss terms", 1e3 * (forward - net_forward) / steps,
-                              (forward - net_forward) / whole))  # fmt: skip
+                              (forward - net_forward) / whole, sum(label_calls.values())))  # fmt: skip
     ordered = parts[:3] + sorted(terms, key=lambda p: -p.ms) + parts[3:]
     # Kernel times hardly change under the profiler (its cost is per operator call), so the profiled pass's
     # convolution time is set against the unprofiled step.
-    conv = sum(e.self_cpu_time_total for e in prof.key_averages() if e.key in CONV_OPS) / 1e6  # s over the steps
-    convs = TrainPart("convolutions, forward + backward", 1e3 * conv / steps, conv / whole)
-    return [*ordered, TrainPart("whole step", 1e3 * whole / steps, 1.0), convs]
+    conv_events = [e for e in prof.key_averages() if e.key in CONV_OPS]
+    conv = sum(e.self_cpu_time_total for e in conv_events) / 1e6  # s over the steps
+    convs = TrainPart(
+        "convolutions, forward + backward", 1e3 * conv / steps, conv / whole, sum(e.count for e in conv_events)
+    )
+    return [*ordered, TrainPart("whole step", 1e3 * whole / steps, 1.0, forwards), convs]

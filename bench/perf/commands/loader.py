@@ -29,7 +29,7 @@ from pipeline.commands.options import dataset_option, root_option
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Also write the table (Markdown) here.")
 def loader(root, dataset, workers, segments, size, batch, epochs, modalities, out):
     """Clips/s warm and cold, bytes and files: shards vs frames/ + tvl1/ (needs both on disk)."""
-    from bench.perf_loader import LoaderBenchConfig, format_table, run_loader_bench
+    from bench.perf.loader import LoaderBenchConfig, format_table, run_loader_bench
 
     config = LoaderBenchConfig(
         root=root,

@@ -129,7 +129,7 @@ def stage1_seconds_per_step(flow_cfg, device, steps: int) -> float:
 def loader_clips_per_second(root: Path, dataset: str, modality: str, segments: int, size: int, batch: int,
                             workers: int) -> float | None:  # fmt: skip
     """Clips/s of the training DataLoader over the dataset's shards (warm), or None without shards."""
-    from bench.perf_loader import LoaderBenchConfig, clips_per_second
+    from bench.perf.loader import LoaderBenchConfig, clips_per_second
     from pipeline.readers.shard import read_index
     from pipeline.storage.paths import DatasetPaths
 

@@ -31,7 +31,7 @@ REALDATA = Path(__file__).resolve().parents[2].parent / "shared" / "realdata"
               help="torch.compile the torch iteration (its one-off build is not timed).")  # fmt: skip
 def perf_tvl1(root, realdata, synthetic_pairs, ucf_pairs, threads, batches, compile_):
     """EPE of both implementations against ground truth, EPE between them, and pairs/s on the same cores."""
-    from bench.perf_tvl1 import PerfTVL1Config, format_tables, run_perf_tvl1
+    from bench.perf.tvl1 import PerfTVL1Config, format_tables, run_perf_tvl1
 
     try:
         sizes = tuple(int(b) for b in batches.split(",") if b.strip())

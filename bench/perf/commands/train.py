@@ -52,7 +52,7 @@ def perf_train(root, dataset, config, batch, steps, device, ddp, no_loader, trai
     """Clips/s of the spatial, temporal, stage-3 and stage-1 training steps at the config's input
     (K segments, crop, batch; AMP on CUDA) beside the shard loader's clips/s, and what the full
     split-1 study would take on this hardware."""
-    from bench.perf_train import PerfTrainConfig, run_perf_train
+    from bench.perf.train import PerfTrainConfig, run_perf_train
 
     options = PerfTrainConfig(root=root, dataset=dataset, config=config, batch=batch, steps=steps, device=device,
                               ddp=ddp, loader=not no_loader, train_clips=train_clips,

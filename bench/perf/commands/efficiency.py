@@ -31,7 +31,7 @@ def efficiency(root, dataset, size, split, threads, device, no_raft, seconds, re
     (bench/configs/<dataset>.toml -> flow_config) with the variant's switches. The net_from column says which.
     """
     from bench.commands.output import echo_table
-    from bench.efficiency import EfficiencyConfig
+    from bench.perf.efficiency import EfficiencyConfig
     from bench.study_tables import efficiency as efficiency_study
     from bench.study_tables import input_size
     from pipeline.commands.options import parse_size

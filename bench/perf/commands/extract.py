@@ -39,7 +39,7 @@ def perf_extract(root, dataset, videos, size, quality, workers, repeats, tvl1_pa
     """
     import tempfile
 
-    from bench.perf_extract import PerfExtractConfig, format_table, run_perf_extract
+    from bench.perf.extract import PerfExtractConfig, format_table, run_perf_extract
     from pipeline.readers.video import find_videos
     from pipeline.storage.paths import DatasetPaths
 

@@ -1,4 +1,4 @@
-"""OpenCV's Dual TV-L1 against the PyTorch port (pipeline.steps.tvl1_torch) on the same pairs: accuracy and speed.
+"""OpenCV's Dual TV-L1 against the PyTorch port (pipeline.steps.tvl1.pytorch) on the same pairs: accuracy and speed.
 
 Accuracy: EPE against ground truth for both on the synthetic set's test pairs and the Middlebury pairs of
 ../shared/realdata/flow_gt, with 95% bootstrap intervals over pairs, the torch / OpenCV EPE ratio with a
@@ -22,7 +22,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from pipeline.steps.tvl1 import TVL1Params
+from pipeline.steps.tvl1.params import TVL1Params
 from ufsn.flow.evaluate import gray as _grey
 
 UCF_SIZE = (256, 340)  # (H, W): the frame size of the UCF-101 / HMDB-51 pipeline
@@ -111,14 +111,14 @@ def ucf_pairs(realdata: Path, per_clip: int) -> GreyPairs:
 
 
 def opencv_flows(pairs: GreyPairs, params: TVL1Params) -> list[np.ndarray]:
-    from pipeline.steps.tvl1 import compute_tvl1
+    from pipeline.steps.tvl1.opencv import compute_tvl1
 
     return [compute_tvl1(a, b, params) for a, b in zip(pairs.first, pairs.second, strict=True)]
 
 
 def torch_flows(pairs: GreyPairs, params: TVL1Params, device: str, compile: bool, batch: int) -> list[np.ndarray]:
     """Flows of every pair; runs of consecutive pairs of one size go in batches of up to ``batch``."""
-    from pipeline.steps.tvl1_torch import tvl1_flow_numpy
+    from pipeline.steps.tvl1.pytorch import tvl1_flow_numpy
 
     out: list[np.ndarray] = []
     i = 0

@@ -33,7 +33,7 @@ def perf_memory(work, small, large, frames, max_frames, train_steps, size, worke
     large/small ratios. A ratio near 1.0 means memory does not grow with the number of videos."""
     import tempfile
 
-    from bench.perf_memory import PerfMemoryConfig, format_table, run_perf_memory
+    from bench.perf.memory import PerfMemoryConfig, format_table, run_perf_memory
 
     with tempfile.TemporaryDirectory(prefix="ufsn-perf-memory-") as tmp:
         try:

@@ -1,0 +1,1 @@
+"""One module per benchmark command: the perf group and efficiency."""
