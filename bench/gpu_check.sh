@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # GPU check of ufsn on one NVIDIA GPU, offline, in about 8 minutes (see docs/gpu_check.md):
 #   1. the GPU, driver, CUDA and torch versions
-#   2. TV-L1 in PyTorch (pipeline.steps.tvl1_torch): pairs/s on CUDA at 340x256, batch 1 and the best batch
+#   2. TV-L1 in PyTorch (pipeline.steps.tvl1.pytorch): pairs/s on CUDA at 340x256, batch 1 and the best batch
 #   3. ufsn-bench perf train on CUDA with AMP (UCF-101 config, random inputs; needs no data)
 #   4. a stage-1 training step (flow_ucf101.toml) with AMP against float32: ms/step and first-step loss
 #   5. the tiny synthetic dataset (ufsn-data synth + all) and one end-to-end `ufsn` run on it (top-1, seconds)
@@ -218,7 +218,7 @@ EOF
     "$PY" -c 'import cv2' >/dev/null 2>&1 || has_cv2=0
 
     # ---- 2. TV-L1 in PyTorch ---------------------------------------------------------------------------
-    heading "2. TV-L1 in PyTorch (pipeline.steps.tvl1_torch), pairs/s"
+    heading "2. TV-L1 in PyTorch (pipeline.steps.tvl1.pytorch), pairs/s"
     local tvl1_size tvl1_batches tvl1_compile
     if [ "$SMOKE" = 1 ]; then
         tvl1_size=64x48 tvl1_batches=1,2 tvl1_compile=0
@@ -235,7 +235,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from pipeline.steps.tvl1_torch import tvl1_flow
+from pipeline.steps.tvl1.pytorch import tvl1_flow
 
 device = torch.device(os.environ["DEVICE"])
 width, height = (int(v) for v in os.environ["SIZE"].split("x"))

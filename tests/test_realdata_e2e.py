@@ -97,7 +97,9 @@ def test_compare_over_both_datasets_from_the_records(real_root, tmp_path):
         rows = list(csv.DictReader(f))
     measured = [r for r in rows if r["status"] == "measured"]
     assert {r["method"] for r in measured} == {"TSN spatial stream", "UF-TSN", "Two-stream TSN, TV-L1"}
+    run = {"TSN spatial stream": "rgb", "UF-TSN": "ufsn", "Two-stream TSN, TV-L1": "tvl1"}
     for row in measured:
         for dataset in CLASSES:
-            assert 0 <= float(row[dataset]) <= 100
+            record = load_record(real_root / dataset / "runs" / f"{run[row['method']]}-split1")
+            assert float(row[dataset]) == pytest.approx(100 * record.metrics["top1"], abs=0.051)  # one split: its top-1
             assert str(real_root / dataset / "runs") in row["source"]

@@ -124,7 +124,8 @@ def clips_per_second(config: LoaderBenchConfig, source: str, modality: str, vide
     """Time ``passes`` passes over ``videos`` through one DataLoader (one worker start-up); returns clips/s."""
     import torch
 
-    from ufsn.tsn.data import ClipConfig, ClipDataset, open_reader, worker_options
+    from ufsn.tsn.data import ClipConfig, ClipDataset, open_reader
+    from ufsn.workers import worker_options
 
     dataset = ClipDataset(
         open_reader(config.root, config.dataset, source),

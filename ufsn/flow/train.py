@@ -233,8 +233,7 @@ def training_videos(cfg: FlowTrainConfig, paths: DatasetPaths) -> list[str]:
 
 def _pair_loader(data: PairDataset, cfg: FlowTrainConfig, ctx: DistContext, start: int, device: torch.device):
     """Batches of this rank's share of the pair stream from draw ``start`` on (workers read and augment)."""
-    from ufsn.tsn.data import worker_options
-    from ufsn.workers import capped_workers
+    from ufsn.workers import capped_workers, worker_options
 
     stream = PairStream(len(data), batch=cfg.batch_size, rank=ctx.rank, world_size=ctx.world_size, seed=cfg.seed,
                         start=start)  # fmt: skip

@@ -189,34 +189,3 @@ def split_dataset(
     if flow_reader is not None:
         reader = MixedReader(reader, flow_reader)
     return ClipDataset(reader, [(r.video_id, r.label) for r in rows], config)
-
-
-def quiet_opencv_pool() -> None:
-    """Stop OpenCV's worker threads in this process before DataLoader workers fork from it.
-
-    OpenCV's thread pool is not fork-safe: a forked worker that reconfigures it (``cv2.setNumThreads``
-    in :func:`worker_init`) waits forever for pool threads that live only in the parent. One thread
-    stops the pool, so workers start clean; the parent only batches what they decode.
-    """
-    import cv2
-
-    cv2.setNumThreads(1)
-
-
-def worker_options(workers: int) -> dict:
-    """DataLoader keyword arguments for ``workers`` decoding processes (``num_workers``, ``worker_init_fn``).
-
-    With workers, OpenCV's pool in this process is stopped first (:func:`quiet_opencv_pool`): they fork
-    from it when the loader is iterated.
-    """
-    if workers:
-        quiet_opencv_pool()
-    return {"num_workers": workers, "worker_init_fn": worker_init}
-
-
-def worker_init(worker_id: int) -> None:
-    """DataLoader ``worker_init_fn``: one OpenCV and one torch thread per worker (cores are the workers)."""
-    import cv2
-
-    cv2.setNumThreads(1)
-    torch.set_num_threads(1)

@@ -30,8 +30,7 @@ def evaluate_stream(model: torch.nn.Module, dataset, *, device: torch.device, ba
     Under DDP (``ctx`` distributed) rank r scores clips r, r + world_size, ... and every rank returns the
     scores of all clips, in dataset order.
     """
-    from ufsn.tsn.data import worker_options
-    from ufsn.workers import capped_workers
+    from ufsn.workers import capped_workers, worker_options
 
     rank, world = (ctx.rank, ctx.world_size) if ctx is not None else (0, 1)
     mine = list(range(rank, len(dataset), world))

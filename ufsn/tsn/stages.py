@@ -24,8 +24,7 @@ from ufsn.tsn.train import EpochStats, FitResult, OptimConfig, StepFn, classific
 
 def make_loader_factory(dataset, config: OptimConfig, ctx: DistContext, *, workers: int, max_iters: int = 0):
     """``epoch -> iterable of batches``: seeded shuffling (DistributedSampler under DDP), per-process batch."""
-    from ufsn.tsn.data import worker_options
-    from ufsn.workers import capped_workers
+    from ufsn.workers import capped_workers, worker_options
 
     workers = capped_workers(workers)
 

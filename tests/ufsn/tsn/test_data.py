@@ -13,9 +13,10 @@ from pipeline.steps.shards import ShardsConfig, run_shards
 from pipeline.steps.splits import SplitsConfig, run_splits
 from pipeline.storage.flowcode import code_to_input, quantize_flow
 from pipeline.synth.dataset import class_table, preset, render_clip
-from ufsn.tsn.data import ClipConfig, ClipDataset, open_reader, split_dataset, worker_options
+from ufsn.tsn.data import ClipConfig, ClipDataset, open_reader, split_dataset
 from ufsn.tsn.sampling import snippet_indices, train_offsets, uniform_offsets
 from ufsn.tsn.transforms import hflip, multiscale_box
+from ufsn.workers import worker_options
 
 
 class FixedDraws:
