@@ -4,6 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from ufsn.errors import ConfigError
 from ufsn.flow.net import FlowNet, FlowNetConfig, GuidedUpsampler, count_parameters
 
 SWITCHES = {
@@ -69,7 +70,7 @@ def test_odd_input_size_and_bad_level():
     assert out.full.shape == (1, 2, 50, 70)
     with pytest.raises(ValueError, match="output_level"):
         FlowNetConfig(output_level=9)
-    with pytest.raises(ValueError, match="upsample 'nearest'; valid: bilinear, guided"):
+    with pytest.raises(ConfigError, match="upsample = 'nearest'; valid values: 'bilinear', 'guided'"):
         FlowNetConfig(upsample="nearest")
 
 
