@@ -13,7 +13,7 @@ from pipeline.frame_size import FrameSize
 from pipeline.parallel import Backend, ParallelOptions, run_tasks
 from pipeline.readers.decoders import Decoder, Device, check_available, check_choice
 from pipeline.storage.atomic import atomic_dir, output_dir, remove_stale_temporaries
-from pipeline.storage.claim import ClaimedStep, folder_identity, remove_stale_claims
+from pipeline.storage.claim import ClaimedStep, planned_identity, remove_stale_claims
 from pipeline.storage.manifest import ManifestRow, StepSummary, read_manifest
 from pipeline.storage.paths import DatasetPaths, frame_name
 from pipeline.storage.resume import is_done, record_settings
@@ -74,7 +74,7 @@ class ExtractTask(NamedTuple):
     video: Path
     out: Path
     settings: FrameSettings
-    seen: int = 0  # folder_identity(out) when planned: a concurrent run's finished folder has another
+    seen: int = 0  # planned_identity(out, row) when planned: 0 with no row, else the folder's inode
 
 
 def resolved_size(config: ExtractConfig) -> tuple[int, int] | None:
@@ -188,7 +188,7 @@ def run_extract(config: ExtractConfig, progress: bool = True) -> StepSummary:
         if not config.force and is_done(previous.get(vid), out, frame_files):
             kept[vid] = previous[vid]
         else:
-            tasks.append(ExtractTask(vid, video, out, settings, folder_identity(out)))
+            tasks.append(ExtractTask(vid, video, out, settings, planned_identity(out, previous.get(vid))))
     # Rows of videos outside this run (another --videos folder) stay in the manifest, uncounted.
     # Largest first (by bytes): a long video dispatched last would leave the other workers idle.
     tasks.sort(key=lambda task: -task.video.stat().st_size)

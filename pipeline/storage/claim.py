@@ -25,7 +25,7 @@ from pipeline.storage.manifest import ManifestRow
 from pipeline.storage.resume import folder_complete
 
 CLAIM_SUFFIX = ".claim"
-CONCURRENT_NOTE = "done by a concurrent run"
+CONCURRENT_NOTE = "done by another run"
 POLL_SECONDS = 0.05
 
 
@@ -47,6 +47,17 @@ def folder_identity(folder: Path) -> int:
         return os.stat(folder).st_ino
     except FileNotFoundError:
         return 0
+
+
+def planned_identity(out: Path, row: ManifestRow | None) -> int:
+    """The ``seen`` of a task planned for output folder ``out`` whose manifest row is ``row``.
+
+    No row: 0, so a complete folder found at claim time is taken as done. Folders appear by atomic
+    rename, complete; one without a row was made by a run that has not flushed its manifest yet (a
+    concurrent run) or was killed before it could. A row that is not done (failed, another count):
+    the folder's inode now, so that folder is redone.
+    """
+    return 0 if row is None else folder_identity(out)
 
 
 def _holder(claim: Path) -> str | None:

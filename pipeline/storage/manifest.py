@@ -88,11 +88,11 @@ class StepSummary(NamedTuple):
     skipped: int
     manifest: Path
     seconds: float
-    by_others: int = 0  # of the done videos, how many a concurrent run of the same step did
+    by_others: int = 0  # of the done videos, how many another run did (concurrent, or killed before writing its rows)
 
     def line(self) -> str:
         """One-line summary printed by the CLI, e.g. ``98 done, 2 failed - see <manifest>``."""
         text = f"{self.step}: {self.done} done, {self.failed} failed, {self.skipped} skipped in {self.seconds:.1f} s"
         if self.by_others:
-            text += f" ({self.by_others} done by a concurrent run)"
+            text += f" ({self.by_others} done by another run)"
         return text + (f" - see {self.manifest}" if self.failed else "")

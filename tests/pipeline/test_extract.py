@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -11,7 +12,8 @@ from extract_helpers import copy_videos, moving_frames, tree_digest, write_avi
 
 from pipeline.cli import main
 from pipeline.steps.extract import ExtractConfig, run_extract
-from pipeline.storage.manifest import read_manifest
+from pipeline.storage.claim import CONCURRENT_NOTE
+from pipeline.storage.manifest import read_manifest, write_manifest
 from pipeline.storage.paths import DatasetPaths
 
 REAL_COUNTS = {  # decoded counts from ../shared/realdata/README.md (FFmpeg, every frame decoded)
@@ -120,6 +122,26 @@ def test_resume_skips_done_and_redoes_partial(tmp_path):
     assert (frames / "v_0" / "img_00001.jpg").stat().st_mtime_ns == done_mtime  # skipped, not rewritten
     run_extract(ExtractConfig(root=tmp_path, dataset="d", force=True), progress=False)
     assert (frames / "v_0" / "img_00001.jpg").stat().st_mtime_ns != done_mtime
+
+
+def test_a_complete_folder_without_a_row_is_taken_as_done_and_a_failed_row_redone(tmp_path):
+    # A run killed (or still running) between renaming a folder into place and flushing its manifest
+    # leaves a complete folder with no row: the next run takes it as done instead of redoing it.
+    for i in range(3):
+        write_avi(tmp_path / "d" / "videos" / "A" / f"v_{i}.avi", moving_frames(6, seed=i))
+    run_extract(ExtractConfig(root=tmp_path, dataset="d"), progress=False)
+    manifest = tmp_path / "d" / "manifest" / "extract.csv"
+    rows = read_manifest(manifest)
+    failed = replace(rows["v_1"], status="failed", error="cannot decode")
+    write_manifest(manifest, {"v_2": rows["v_2"], "v_1": failed})  # v_0: no row; v_1: a failed row
+    frames = tmp_path / "d" / "frames"
+    stamps = {v: (frames / v / "img_00001.jpg").stat().st_mtime_ns for v in ("v_0", "v_1")}
+    second = run_extract(ExtractConfig(root=tmp_path, dataset="d"), progress=False)
+    assert (second.done, second.by_others) == (3, 1)
+    after = read_manifest(manifest)
+    assert after["v_0"].frames == 6 and after["v_0"].error == CONCURRENT_NOTE
+    assert (frames / "v_0" / "img_00001.jpg").stat().st_mtime_ns == stamps["v_0"]  # kept
+    assert after["v_1"].error == "" and (frames / "v_1" / "img_00001.jpg").stat().st_mtime_ns != stamps["v_1"]
 
 
 def test_cli_corrupt_inputs_fail_rows_and_exit_1(tmp_path):

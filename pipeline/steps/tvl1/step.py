@@ -12,7 +12,7 @@ from pipeline.steps.tvl1.devices import Device, Impl, check_compiler, check_devi
 from pipeline.steps.tvl1.params import TVL1Params
 from pipeline.steps.tvl1.video import SETTINGS_FILE, FlowFormat, FlowSettings, TVL1Task, tvl1_video
 from pipeline.storage.atomic import is_temporary, output_dir, remove_stale_temporaries
-from pipeline.storage.claim import ClaimedStep, folder_identity, remove_stale_claims
+from pipeline.storage.claim import ClaimedStep, planned_identity, remove_stale_claims
 from pipeline.storage.flowcode import DEFAULT_BOUND
 from pipeline.storage.manifest import ManifestRow, StepSummary, read_manifest
 from pipeline.storage.paths import DatasetPaths, flow_names
@@ -100,7 +100,7 @@ def run_tvl1(config: TVL1Config, progress: bool = True) -> StepSummary:
             continue
         row = extracted.get(vid)
         expected = row.frames if row is not None and row.status == "done" else 0
-        tasks.append(TVL1Task(vid, folder, expected, out, settings, folder_identity(out)))
+        tasks.append(TVL1Task(vid, folder, expected, out, settings, planned_identity(out, previous.get(vid))))
     # Longest first: a long video dispatched last would leave the other workers idle.
     tasks.sort(key=lambda task: -sum(1 for _ in task.frames.iterdir()))
     current = {folder.name for folder in folders}

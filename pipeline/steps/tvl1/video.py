@@ -48,7 +48,7 @@ class TVL1Task(NamedTuple):
     expected: int  # frame count from the extract manifest (0 = unknown)
     out: Path
     settings: FlowSettings
-    seen: int = 0  # folder_identity(out) when planned: a concurrent run's finished folder has another
+    seen: int = 0  # planned_identity(out, row) when planned: 0 with no row, else the folder's inode
 
 
 def _encode(code: np.ndarray, fmt: str, quality: int) -> bytes:
