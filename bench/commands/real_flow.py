@@ -48,8 +48,8 @@ def real_flow(root, results, realdata, config, overrides, steps, compare, max_pa
 
     \b
     1. The five real clips become ROOT/realclips (native 320x240 frames); split 1 trains on
-       ApplyEyeMakeup, BaseballPitch (UCF-101) and brush_hair (HMDB-51) and holds out
-       Basketball (UCF-101) and climb_stairs (HMDB-51) whole.
+       the first three quarters of every clip's frames and holds out the last quarter
+       (no pair spans the cut).
     2. Stage 1 runs as ROOT/realclips/runs/flow-full-split1 (resumes when cut short).
     3. RESULTS/realclips/warping.{csv,md,tex}: photometric and census residuals after warping on
        held-out pairs; ground_truth.{csv,md,tex}: EPE and Fl-all on the real Middlebury, KITTI

@@ -10,7 +10,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from bench.real_flow import CLIPS, RealFlowConfig, held_out_pairs
+from bench.real_flow import CLIPS, PARTS, RealFlowConfig, held_out_pairs
 from ufsn.flow.viz import read_flo
 from ufsn.flow.warp_errors import warp_error_sums
 
@@ -51,8 +51,15 @@ def test_command_on_the_real_clips(realdata, tmp_path):
     assert result.exit_code == 0, result.output
     base = root / "realclips"
     split = pd.read_csv(base / "splits" / "split1.csv")
-    assert sorted(split[split.subset == "test"].video_id) == sorted(v for _, v, _, s in CLIPS if s == "test")
-    assert len(list((base / "frames" / "v_Basketball_g01_c01").glob("img_*.jpg"))) == 141  # native frames, all
+    assert sorted(split[split.subset == "test"].video_id) == sorted(v + "__heldout" for _, v, _ in CLIPS)
+    assert sorted(split[split.subset == "train"].video_id) == sorted(v + "__train" for _, v, _ in CLIPS)
+    whole = sorted((base / "frames" / "v_Basketball_g01_c01").glob("img_*.jpg"))
+    assert len(whole) == 141  # native frames, all
+    # The first 106 frames (round(0.75 x 141)) train and the last 35 are held out: the same files, renumbered.
+    train, heldout = (sorted((base / "frames" / f"v_Basketball_g01_c01{PARTS[s]}").glob("img_*.jpg"))
+                      for s in ("train", "test"))  # fmt: skip
+    assert (len(train), len(heldout)) == (106, 35)
+    assert os.path.samefile(train[-1], whole[105]) and os.path.samefile(heldout[0], whole[106])
     warping = pd.read_csv(results / "realclips" / "warping.csv")
     assert list(warping.method) == ["UF (trained on the real clips)", "TV-L1 (OpenCV)", "DIS (OpenCV, medium)",
                                     "zero flow"]  # fmt: skip
