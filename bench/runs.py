@@ -37,7 +37,7 @@ class RunRecord:
         default_factory=lambda: {"top1": None, "top5": None, "mean_class_acc": None}
     )  # classification, fractions 0..1 (None for flow-only runs)
     flow_metrics: dict[str, Any] = field(default_factory=dict)  # flow runs: epe, epe_noc, outliers, ...
-    params: int = 0  # trainable parameters
+    params: int = 0  # parameters of the trained model, trainable or frozen (count_parameters)
     config: dict[str, Any] = field(default_factory=dict)  # resolved config
     weights: str = "random"  # random, or the initial weights file with its SHA-256 ("<path> sha256:<hex>")
     device: str = "cpu"
