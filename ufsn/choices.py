@@ -38,7 +38,7 @@ def check_choices(obj) -> None:
     """Raise :class:`ConfigError` for a ``Literal``-typed field of dataclass ``obj`` holding another value.
 
     The message names the class, the field, the value and the valid values, e.g.
-    ``InputConfig.test_crops = 5; valid values: 1, 10``.
+    ``ClipConfig.test_crops = 5; valid values: 1, 10``.
     """
     for field in dataclasses.fields(obj):
         allowed = literal_values(_field_type(type(obj), field))
