@@ -218,12 +218,26 @@ def ground_truth_table(methods: dict[str, Callable], realdata: Path,
 
 
 def run_real_flow(config: RealFlowConfig) -> Iterator[tuple[str, object]]:
-    """Prepare, train, evaluate; yields (what, result) as each part finishes, tables last."""
+    """Prepare, train, evaluate; yields (what, result) as each part finishes, tables last.
+
+    Under torchrun rank 0 alone prepares the clips, scores the methods and writes the tables; every rank trains
+    stage 1 (DDP) and gets rank 0's results, or its error.
+    """
+    from ufsn.distributed import init_distributed, on_main
+
+    init_distributed(config.device)
+    yield "frames", on_main(lambda: prepare_clips(config))
+    yield "stage 1", train_estimator(config)
+    warping, truth = on_main(lambda: score_and_write(config))
+    yield "warping", warping
+    yield "ground truth", truth
+
+
+def score_and_write(config: RealFlowConfig):
+    """Both tables, each as (table, written paths): warping residuals on the held-out pairs, then EPE / Fl-all."""
     from bench.runs import CHECKPOINT, run_dir
     from bench.tables import write_table
 
-    yield "frames", prepare_clips(config)
-    yield "stage 1", train_estimator(config)
     methods = estimators(config, run_dir(config.root, DATASET, RUN) / CHECKPOINT)
     out = Path(config.results) / DATASET
     out.mkdir(parents=True, exist_ok=True)
@@ -233,7 +247,7 @@ def run_real_flow(config: RealFlowConfig) -> Iterator[tuple[str, object]]:
         f"Residuals after warping on {len(pairs)} held-out real frame pairs (the last quarter of each of the five "
         "UCF-101 / HMDB-51 clips, native size): photometric |I1 - I2(x+f)| on 0..255, soft census distance"
     )
-    yield "warping", (warping, write_table(warping, out, "warping", caption))
+    written = (warping, write_table(warping, out, "warping", caption))
     truth = ground_truth_table(methods, config.realdata, config.benchmarks)
     caption = "EPE (px) and Fl-all on the real ground-truth pairs (Middlebury 4, KITTI 1, FlyingChairs 2)"
-    yield "ground truth", (truth, write_table(truth, out, "ground_truth", caption))
+    return written, (truth, write_table(truth, out, "ground_truth", caption))

@@ -83,3 +83,28 @@ def test_command_on_the_real_clips(realdata, tmp_path):
     again = CliRunner().invoke(main, args)
     assert again.exit_code == 0, again.output
     assert os.stat(checkpoint).st_mtime_ns == before
+
+
+def test_command_under_torchrun_trains_on_both_ranks_and_rank0_alone_writes(realdata, tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from bench.runs import load_record
+
+    root, results = tmp_path / "data", tmp_path / "results"
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
+    cmd = [*torchrun, str(Path(sys.executable).with_name("ufsn-bench")), "real-flow", "--realdata", str(realdata),
+           "--root", str(root), "--results", str(results), "--steps", "2", "--max-pairs", "4", "--benchmark", "chairs",
+           "--no-progress"]  # fmt: skip
+    done = subprocess.run(cmd, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True,
+                          timeout=900)  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
+    record = load_record(root / "realclips" / "runs" / "flow-full-split1")
+    assert record.world_size == 2 and record.flow_metrics["steps"] == 2
+    assert done.stdout.count("== warping") == 1 and done.stdout.count("== ground truth") == 1  # one process prints
+    warping = pd.read_csv(results / "realclips" / "warping.csv")
+    assert list(warping.pairs) == [4, 4, 4, 4]
+    frames = root / "realclips" / "frames"
+    assert not list(frames.glob("*.tmp"))  # every part folder renamed into place once
+    assert sorted(p.name for p in frames.glob("*__heldout")) == sorted(v + "__heldout" for _, v, _ in CLIPS)
