@@ -11,7 +11,6 @@ in training.
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -108,21 +107,17 @@ def time_parts(frames: list[Path]) -> dict[str, list[Path]]:
 
 
 def link_frames(frames: list[Path], folder: Path) -> None:
-    """``folder``/img_00001.jpg... as hard links to ``frames`` (copies where links are refused), built under a
-    temporary name and renamed into place; a folder already there is kept."""
+    """``folder``/img_00001.jpg... as hard links to ``frames`` (copies where links are refused), written into
+    place atomically; a folder already there is kept."""
+    from pipeline.steps.adopt import place
+    from pipeline.storage.atomic import atomic_dir
     from pipeline.storage.paths import frame_name
 
     if folder.is_dir():
         return
-    temporary = folder.with_name(folder.name + ".tmp")
-    shutil.rmtree(temporary, ignore_errors=True)
-    temporary.mkdir(parents=True)
-    for i, frame in enumerate(frames, start=1):
-        try:
-            os.link(frame, temporary / frame_name(i))
-        except OSError:
-            shutil.copyfile(frame, temporary / frame_name(i))
-    temporary.rename(folder)
+    with atomic_dir(folder) as temporary:
+        for i, frame in enumerate(frames, start=1):
+            place(frame, temporary / frame_name(i), "auto")
 
 
 def train_estimator(config: RealFlowConfig):
@@ -142,6 +137,8 @@ def held_out_pairs(root: Path, max_pairs: int) -> list[tuple[np.ndarray, np.ndar
     """Up to ``max_pairs`` consecutive-frame pairs (H, W, 3) uint8 RGB, evenly spaced over the held-out parts."""
     import cv2
 
+    from pipeline.storage.paths import frame_name
+
     frames = Path(root) / DATASET / "frames"
     pairs = [(folder, i) for _, vid, _ in CLIPS for folder in [frames / (vid + PARTS["test"])]
              for i in range(1, len(list(folder.glob("img_*.jpg"))))]  # fmt: skip
@@ -150,7 +147,7 @@ def held_out_pairs(root: Path, max_pairs: int) -> list[tuple[np.ndarray, np.ndar
     def rgb(path: Path) -> np.ndarray:
         return np.ascontiguousarray(cv2.imread(str(path), cv2.IMREAD_COLOR)[:, :, ::-1])
 
-    return [(rgb(f / f"img_{i:05d}.jpg"), rgb(f / f"img_{i + 1:05d}.jpg")) for f, i in (pairs[k] for k in pick)]
+    return [(rgb(f / frame_name(i)), rgb(f / frame_name(i + 1))) for f, i in (pairs[k] for k in pick)]
 
 
 def estimators(config: RealFlowConfig, checkpoint: Path) -> dict[str, Callable]:
