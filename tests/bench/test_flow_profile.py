@@ -41,12 +41,12 @@ def test_profile_times_decoders_and_projections_not_only_top_level_modules():
 def _training_data(root, dataset: str, config: str):
     from bench.stage1 import load_flow_config
     from ufsn.flow.data import DatasetPaths
-    from ufsn.flow.pairs import PairAugment, pair_dataset
+    from ufsn.flow.pairs import pair_dataset
     from ufsn.flow.train import training_videos
 
     cfg = load_flow_config(config, root=str(root), dataset=dataset)
     videos = training_videos(cfg, DatasetPaths(root, dataset))
-    return cfg, pair_dataset(root, dataset, videos, augment=PairAugment(cfg.crop, cfg.motion_crops, cfg.photometric),
+    return cfg, pair_dataset(root, dataset, videos, augment=cfg.pair_augment(),
                              seed=cfg.seed)  # fmt: skip
 
 

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+
+
+def mean_abs_difference(first: np.ndarray, second: np.ndarray) -> float:
+    """Mean absolute difference of two (H, W, 3) uint8 frames on the 0..255 scale (0 for a repeated frame)."""
+    return float(np.abs(first.astype(np.int16) - second.astype(np.int16)).mean())
 
 
 def photometric(img1: torch.Tensor, img2: torch.Tensor, gen: torch.Generator, strength: float = 0.2):
@@ -30,10 +36,14 @@ def photometric(img1: torch.Tensor, img2: torch.Tensor, gen: torch.Generator, st
 def crop_scores(img1: torch.Tensor, img2: torch.Tensor, crop: tuple[int, int]) -> torch.Tensor:
     """Mean absolute frame difference inside every crop window: (B, H - ch + 1, W - cw + 1).
 
-    Uses the images only (no ground truth), so it is allowed in unsupervised training.
+    Uses the images only (no ground truth), so it is allowed in unsupervised training. Window sums come
+    from a summed-area table (float64), so the cost is O(H W) whatever the crop's size.
     """
-    diff = (img1 - img2).abs().mean(dim=1, keepdim=True)  # (B, 1, H, W)
-    return F.avg_pool2d(diff, kernel_size=crop, stride=1).squeeze(1)  # (B, H-ch+1, W-cw+1)
+    ch, cw = crop
+    diff = (img1 - img2).abs().mean(dim=1).double()  # (B, H, W)
+    table = F.pad(diff.cumsum(1).cumsum(2), (1, 0, 1, 0))  # (B, H+1, W+1): sums of diff[:y, :x]
+    sums = table[:, ch:, cw:] - table[:, :-ch, cw:] - table[:, ch:, :-cw] + table[:, :-ch, :-cw]  # (B, H-ch+1, W-cw+1)
+    return (sums / (ch * cw)).to(img1.dtype)
 
 
 def motion_crop_corners(img1, img2, crop: tuple[int, int], gen: torch.Generator, uniform: float = 0.25):

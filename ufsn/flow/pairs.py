@@ -20,10 +20,11 @@ import torch
 
 from pipeline.api import DatasetPaths, FolderReader, ShardReader, frame_count, read_frames
 from ufsn.errors import InputError, MissingInputError
-from ufsn.flow.augment import geometric, photometric
+from ufsn.flow.augment import geometric, mean_abs_difference, photometric
 from ufsn.layout import chw
 
 FrameSource = Literal["frames", "shards", "videos"]
+REDRAWS = 8  # still pairs redrawn at most this often per item, then the last one is kept (a still video ends)
 
 
 class PairSample(NamedTuple):
@@ -42,6 +43,7 @@ class PairAugment:
     crop: tuple[int, int] | None = (96, 96)  # random crop (H, W); None keeps the whole frame
     motion_crops: bool = False  # crop where the frame difference is large
     photometric: float = 0.2  # brightness / contrast / colour / gamma jitter strength (0 = off)
+    min_difference: float = 0.0  # redraw pairs whose mean |I1 - I2| (0..255) is below this (still frames); 0 = off
 
 
 class VideoFrames:
@@ -147,10 +149,23 @@ class PairDataset(torch.utils.data.Dataset):
             )
         return flow[t].astype(np.float32), occluded[t]
 
+    def _moving_pair(self, v: int, t: int, first: np.ndarray, second: np.ndarray, draw: int):
+        """While the pair is still (mean |I1 - I2| below ``min_difference``), replace it with a pair drawn by
+        the item's own seed, at most REDRAWS times; returns (video position, t, frame 1, frame 2)."""
+        rng = np.random.default_rng([self.seed, draw, 1])  # apart from the augmentation's generator
+        for _ in range(REDRAWS):
+            if mean_abs_difference(first, second) >= self.augment.min_difference:
+                break
+            v, t = self.locate(int(rng.integers(len(self))))
+            first, second = self.frames.read_pair(v, t)
+        return v, t, first, second
+
     def __getitem__(self, key: int | tuple[int, int]) -> PairSample:
         index, draw = (key, None) if isinstance(key, int | np.integer) else key
         v, t = self.locate(int(index))
         first, second = self.frames.read_pair(v, t)
+        if self.augment is not None and draw is not None and self.augment.min_difference > 0:
+            v, t, first, second = self._moving_pair(v, t, first, second, int(draw))
         img1, img2 = _float_chw(first) / 255.0, _float_chw(second) / 255.0  # (3, H, W) each
         if self.ground_truth:
             gt, occluded = self._truth(v, t)

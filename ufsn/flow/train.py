@@ -55,6 +55,7 @@ class FlowTrainConfig:
     crop: tuple[int, int] | None = (96, 96)  # random crop (H, W); None trains on full frames
     motion_crops: bool = False  # per-sample crops drawn where the frame difference is large (images only)
     photometric: float = 0.2  # strength of brightness / contrast / colour / gamma jitter (0 = off)
+    min_difference: float = 0.0  # training pairs with mean |I1 - I2| (0..255) below this are redrawn; 0 = off
     bidirectional: bool = True  # also estimate img2 -> img1 (needed for the occlusion check; 2x data)
     occlusion_warmup: int = 800  # steps before the forward-backward occlusion mask is used (-1 = never)
     late_loss: LossConfig | None = None  # loss from late_step on (e.g. a smaller census weight); None = loss throughout
@@ -87,6 +88,10 @@ class FlowTrainConfig:
     def lr_at(self, step: int) -> float:
         """Learning rate of ``step``: a step decay after ``lr_decay_at`` of the steps (no wall clock)."""
         return self.lr * (self.lr_decay if step >= self.lr_decay_at * self.steps else 1.0)
+
+    def pair_augment(self) -> PairAugment:
+        """The training pairs' augmentation and still-pair redraw (read by the pair dataset's items)."""
+        return PairAugment(self.crop, self.motion_crops, self.photometric, self.min_difference)
 
     def resolved_net(self) -> FlowNetConfig:
         return dataclasses.replace(self.net, **VARIANTS[self.variant].net)
@@ -264,7 +269,7 @@ def train_flow(cfg: FlowTrainConfig, run_dir: Path, *, resume: bool = False, pro
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     paths = DatasetPaths(Path(cfg.root), cfg.dataset)
-    augment = PairAugment(cfg.crop, cfg.motion_crops, cfg.photometric)
+    augment = cfg.pair_augment()
     data = pair_dataset(paths.root, paths.dataset, training_videos(cfg, paths), augment=augment, seed=cfg.seed)
     if VARIANTS[cfg.variant].supervised and not data.ground_truth:
         raise MissingInputError(f"variant {cfg.variant!r} needs ground-truth flow in {paths.flow_gt}")

@@ -84,7 +84,7 @@ def _print_train_profile(root: Path, dataset: str, flow_config: str, threads: in
     from ufsn.distributed import pick_device
     from ufsn.flow.corr import PATCH_FORM_MAX_PIXELS, CostVolume, ReferenceCostVolume
     from ufsn.flow.data import DatasetPaths
-    from ufsn.flow.pairs import PairAugment, pair_dataset
+    from ufsn.flow.pairs import pair_dataset
     from ufsn.flow.train import training_videos
 
     cfg = load_flow_config(flow_config, root=str(root), dataset=dataset)
@@ -92,7 +92,7 @@ def _print_train_profile(root: Path, dataset: str, flow_config: str, threads: in
     torch.set_num_threads(threads)
     device = pick_device(cfg.device)
     data = pair_dataset(root, dataset, training_videos(cfg, DatasetPaths(root, dataset)),
-                        augment=PairAugment(cfg.crop, cfg.motion_crops, cfg.photometric), seed=cfg.seed)  # fmt: skip
+                        augment=cfg.pair_augment(), seed=cfg.seed)  # fmt: skip
     parts = profile_train_step(cfg, data, device, steps=steps)
     h, w = cfg.crop or tuple(data[0].img1.shape[-2:])
     pairs = cfg.batch_size * (2 if cfg.bidirectional else 1)

@@ -4,6 +4,7 @@ import dataclasses
 import json
 import shutil
 
+import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
@@ -220,6 +221,19 @@ def test_cli_train_flow_takes_packaged_config_names(tiny_root, tmp_path):
     missing = CliRunner().invoke(main, [*args, "--config", "flow_nosuch", "--name", "x"])
     assert missing.exit_code == 1 and isinstance(missing.exception, SystemExit), missing.output
     assert missing.output.startswith("Error: ") and "bench/configs" in missing.output
+
+
+def test_crop_scores_equal_numpys_window_means():
+    from ufsn.flow.augment import crop_scores
+
+    g = torch.Generator().manual_seed(3)
+    img1, img2 = torch.rand(2, 3, 12, 15, generator=g), torch.rand(2, 3, 12, 15, generator=g)
+    diff = np.abs(img1.numpy() - img2.numpy()).mean(axis=1)  # (2, 12, 15)
+    expected = np.array([[[diff[b, y : y + 5, x : x + 7].mean() for x in range(15 - 7 + 1)]
+                          for y in range(12 - 5 + 1)] for b in range(2)])  # fmt: skip
+    got = crop_scores(img1, img2, (5, 7))
+    assert got.shape == (2, 8, 9)
+    np.testing.assert_allclose(got.numpy(), expected, rtol=1e-5, atol=1e-6)
 
 
 def test_motion_crops_land_on_the_moving_patch():

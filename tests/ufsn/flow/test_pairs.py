@@ -69,3 +69,43 @@ def test_augmentation_is_seeded_by_the_draw_not_the_worker(tiny_prepared):
     assert a.img1.shape == (3, 32, 32) and all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
     assert not torch.equal(a.img1, c.img1)  # another draw of the same pair: another crop or jitter
     assert np.isfinite(a.flow.numpy()).all()
+
+
+def _raw_difference(paths: DatasetPaths, vid: str, t: int) -> float:
+    """NumPy's mean |I1 - I2| (0..255) of frames t and t+1 (0-based) of ``vid`` as decoded from the folder."""
+    import cv2
+
+    frames = sorted(paths.frame_dir(vid).glob("*.jpg"))[t : t + 2]
+    a, b = (cv2.imread(str(f), cv2.IMREAD_COLOR).astype(np.float64) for f in frames)
+    return float(np.abs(a - b).mean())
+
+
+def test_still_pairs_are_redrawn_by_the_draws_seed(tiny_prepared, tmp_path):
+    root = tmp_path / "root"
+    shutil.copytree(tiny_prepared / "synthetic", root / "synthetic", ignore=shutil.ignore_patterns("runs", "shards"))
+    paths = DatasetPaths(root, "synthetic")
+    ids = split_videos(paths, 1, ("train",))[:3]
+    first, second = sorted(paths.frame_dir(ids[0]).glob("*.jpg"))[:2]
+    shutil.copyfile(first, second)  # pair 0 of video 0 is now a repeated frame
+    diffs = [_raw_difference(paths, v, t) for v in ids for t in range(7)]  # every pair, 7 per video
+    assert diffs[0] == 0.0
+    threshold = 0.5 * float(np.median(diffs[1:]))
+    assert threshold > 0
+    keep = PairAugment(None, False, 0.0)  # no crop, no jitter: only flips, which keep |I1 - I2|
+    redraw = PairAugment(None, False, 0.0, min_difference=threshold)
+    still = pair_dataset(root, "synthetic", ids, augment=keep, seed=1, ground_truth=False)[(0, 4)]
+    assert torch.equal(still.img1, still.img2)
+    data = pair_dataset(root, "synthetic", ids, augment=redraw, seed=1, ground_truth=False)
+    for draw in range(6):
+        item = data[(0, draw)]
+        assert 255 * (item.img1 - item.img2).abs().mean().item() >= threshold - 1e-3
+        assert all(torch.equal(x, y) for x, y in zip(item, data[(0, draw)], strict=True))  # the draw decides
+    moving = int(np.argmax(diffs))  # a pair above the threshold is kept as it is
+    assert torch.equal(data[(moving, 0)].img1.flatten().sort().values, data[moving].img1.flatten().sort().values)
+
+
+def test_a_dataset_with_only_still_pairs_still_yields_a_pair(tiny_prepared, tmp_path):
+    ids = split_videos(DatasetPaths(tiny_prepared, "synthetic"), 1, ("train",))[:1]
+    redraw = PairAugment(None, False, 0.0, min_difference=256.0)  # above any possible difference
+    item = pair_dataset(tiny_prepared, "synthetic", ids, augment=redraw, ground_truth=False)[(2, 0)]
+    assert item.img1.shape == (3, *item.img1.shape[1:]) and item.img1.shape == item.img2.shape
