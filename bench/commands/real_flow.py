@@ -35,7 +35,7 @@ def _labelled(text: str) -> tuple[str, Path]:
               help="Another stage-1 checkpoint to score beside it, e.g. 'UF (demo estimator)=data/synthetic/runs/"
                    "flow-full-split1/checkpoint.pt' (repeatable).")  # fmt: skip
 @click.option("--max-pairs", type=click.IntRange(min=1), default=120, show_default=True,
-              help="Held-out real frame pairs, evenly spaced over the two held-out clips.")  # fmt: skip
+              help="Held-out real frame pairs, evenly spaced over the last quarter of every clip.")  # fmt: skip
 @click.option("--benchmark", "benchmarks", type=click.Choice(["middlebury", "kitti", "chairs"]), multiple=True,
               default=("middlebury", "kitti", "chairs"), show_default=True,
               help="Ground-truth groups to score (repeatable).")  # fmt: skip
