@@ -279,7 +279,8 @@ def evaluate_methods(net: FlowNet | None, pairs: PairSet, cfg: FlowEvalConfig, d
 def _common(pairs: PairSet, cfg: FlowEvalConfig) -> dict:
     sizes = sorted({f"{a.shape[1]}x{a.shape[0]}" for a in pairs.img1})
     speed = cfg.speed_size
-    return dict(dataset=cfg.dataset, pairs=len(pairs.img1), resolution=f"{speed.width}x{speed.height}",
+    resolution = f"{speed.width}x{speed.height}" if cfg.with_speed else "-"  # no speed measured, no size to state
+    return dict(dataset=cfg.dataset, pairs=len(pairs.img1), resolution=resolution,
                 eval_size=sizes[0] if len(sizes) == 1 else "mixed", threads=cfg.threads)  # fmt: skip
 
 

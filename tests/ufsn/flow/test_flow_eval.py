@@ -177,6 +177,7 @@ def test_cli_flow_eval_run(tiny_run, tmp_path):
     assert tuple(rows[0]) == CSV_COLUMNS
     assert [r["method"] for r in rows] == ["zero", "uf", "tvl1", "dis", "farneback"]
     assert all(r["pairs"] == "3" for r in rows)
+    assert all(r["resolution"] == "-" for r in rows)  # --no-speed: no speed measurement, so no size to state
     pairs = split_pairs(tiny_run, "synthetic", 1, "test", 3)  # what the command scored (its defaults)
     magnitude = [np.linalg.norm(f, axis=-1)[v] for f, v in zip(pairs.flow, pairs.valid, strict=True)]
     assert float(rows[0]["epe"]) == pytest.approx(np.concatenate(magnitude).mean(), rel=1e-5)  # zero flow: mean |gt|
